@@ -105,15 +105,12 @@ impl Findings {
                     .clone()
                     .unwrap_or_else(|| "not reported".into());
                 report.facts.push(("Harbor version", version));
-                report
-                    .facts
-                    .push(("Chart backend", info.chart_backend().to_string()));
-                if info.chart_backend() == ChartBackend::Oci && info.with_chartmuseum.is_none() {
-                    report.facts.push((
-                        "ChartMuseum",
-                        "not reported (Harbor ≥ 2.8, or credentials refused)".into(),
-                    ));
-                }
+                // Harbor shows `with_chartmuseum` to authenticated callers only.
+                let backend = match &self.credentials {
+                    Some(Ok(())) => info.chart_backend().to_string(),
+                    _ => "unknown until the credentials are accepted".into(),
+                };
+                report.facts.push(("Chart backend", backend));
                 if info.read_only == Some(true) {
                     report.problems.push(format!(
                         "Harbor at {url} is in read-only mode; the daemon cannot create or delete anything until an administrator turns it off."
@@ -293,6 +290,11 @@ mod tests {
         assert!(
             report.problems[0].contains("harbor.passwordFile"),
             "{report}"
+        );
+        let text = report.to_string();
+        assert!(
+            text.contains("unknown until the credentials are accepted"),
+            "{text}"
         );
     }
 }

@@ -196,7 +196,7 @@ async fn run(env: Environment) -> anyhow::Result<ExitCode> {
         .await
         .report();
     for (key, value) in &report.facts {
-        tracing::info!(check = key, "{value}");
+        tracing::info!("{key}: {value}");
     }
     for problem in &report.problems {
         tracing::warn!("{problem}");
