@@ -62,7 +62,9 @@ async fn insecure_option_connects_and_warns() {
     options.tls.insecure_skip_verify = true;
     let logs = support_logs::capture(|| HarborClient::new(&options).unwrap());
     assert!(
-        logs.text.contains("DISABLED"),
+        logs.text
+            .lines()
+            .any(|line| line.contains("WARN") && line.contains("DISABLED")),
         "no warning logged: {}",
         logs.text
     );
@@ -572,6 +574,27 @@ async fn unreachable_harbor_fails_within_the_timeouts() {
         .unwrap_err();
     assert_eq!(err.kind, ErrorKind::Transient);
     assert!(started.elapsed() < Duration::from_secs(5));
+}
+
+#[tokio::test]
+async fn a_slow_harbor_is_cut_off_by_the_request_timeout() {
+    let harbor = Harbor::start(Profile::Harbor28).await;
+    harbor.emulator.faults().latency(Duration::from_secs(3));
+    let mut options = harbor.options();
+    options.request_timeout = Duration::from_millis(300);
+    options.retry.max_retries = 0;
+    let started = std::time::Instant::now();
+    let err = HarborClient::new(&options)
+        .unwrap()
+        .ping()
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::Transient, "{err}");
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 mod support_logs {
