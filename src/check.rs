@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::Api;
 
-use crate::harbor::{self, ChartBackend, ErrorKind, HarborClient, SystemInfo};
+use crate::harbor::{self, ErrorKind, HarborClient, SystemInfo};
 
 /// What the probes found.
 #[derive(Debug)]

@@ -12,4 +12,6 @@ pub mod config;
 pub mod embedded;
 pub mod harbor;
 pub mod resources;
+pub mod server;
+pub mod sync;
 pub mod telemetry;

@@ -2,6 +2,7 @@
 //! pagination, name encoding, classified errors, and the operations the daemon needs.
 
 mod charts;
+pub mod events;
 mod client;
 mod error;
 mod models;
