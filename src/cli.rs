@@ -6,9 +6,11 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
-use crate::config::{FileConfig, Overrides, PASSWORD_ENV, Settings};
+use crate::config::{EnvSecrets, FileConfig, Overrides, Settings};
 use crate::harbor::HarborClient;
-use crate::{check, resources, telemetry};
+use futures::FutureExt;
+
+use crate::{check, resources, server, sync, telemetry};
 
 const ABOUT: &str = "Keeps Harbor in step with TKEStack-style registry resources in Kubernetes.";
 const LONG_ABOUT: &str = "\
@@ -104,11 +106,7 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Check(target) => {
             let env = Environment::prepare(config, overrides, &target).await?;
-            let names: Vec<String> = resources::crds()
-                .iter()
-                .filter_map(|crd| crd.metadata.name.clone())
-                .collect();
-            let findings = check::probe(&env.settings.harbor, env.kube.clone(), &names).await;
+            let findings = check::probe(&env.settings.harbor, env.kube.clone(), &crd_names()).await;
             let report = findings.report();
             print!("{report}");
             Ok(if report.ok() {
@@ -157,7 +155,7 @@ impl Environment {
         if target.embedded {
             anyhow::bail!("this build has no embedded mode; rebuild with the `embedded` feature");
         }
-        let settings = Settings::resolve(file, overrides, std::env::var(PASSWORD_ENV).ok())?;
+        let settings = Settings::resolve(file, overrides, EnvSecrets::from_process())?;
         telemetry::init(settings.log_format, &settings.log_level)?;
         #[cfg(feature = "embedded")]
         let kube = match &embedded {
@@ -183,31 +181,96 @@ async fn connect_kube() -> Result<kube::Client, String> {
 }
 
 async fn run(env: Environment) -> anyhow::Result<ExitCode> {
-    let harbor = HarborClient::new(&env.settings.harbor).context("building the Harbor client")?;
+    let settings = env.settings;
+    let harbor = HarborClient::new(&settings.harbor).context("building the Harbor client")?;
     let kube = env
         .kube
         .map_err(anyhow::Error::msg)
         .context("connecting to Kubernetes")?;
-    let names: Vec<String> = resources::crds()
-        .iter()
-        .filter_map(|crd| crd.metadata.name.clone())
-        .collect();
-    let report = check::probe(&env.settings.harbor, Ok(kube), &names)
-        .await
-        .report();
+    let names = crd_names();
+    let findings = check::probe(&settings.harbor, Ok(kube.clone()), &names).await;
+    if let Ok(crds) = &findings.crds
+        && let Some((missing, _)) = crds.iter().find(|(_, installed)| !installed)
+    {
+        anyhow::bail!(
+            "the CRD {missing} is not installed; install the CRDs with `harbor-bridge crds | kubectl apply -f -`"
+        );
+    }
+    let report = findings.report();
     for (key, value) in &report.facts {
         tracing::info!("{key}: {value}");
     }
     for problem in &report.problems {
-        tracing::warn!("{problem}");
+        tracing::warn!("{problem} The controllers keep retrying.");
     }
+
+    let shutdown = shutdown_signal().shared();
+    let (events, received) = tokio::sync::mpsc::channel(1024);
+    let server = match &settings.webhook {
+        Some(webhook) => {
+            let listener = tokio::net::TcpListener::bind(settings.listen)
+                .await
+                .with_context(|| format!("listening on {} (server.listen)", settings.listen))?;
+            tracing::info!(address = %settings.listen, path = %webhook.path, "receiving Harbor webhooks");
+            let receiver = server::WebhookReceiver {
+                secret: webhook.auth_header.clone(),
+                max_body_bytes: webhook.max_body_bytes,
+                events,
+            };
+            let router = server::router(&webhook.path, receiver);
+            Some(tokio::spawn(server::serve(
+                listener,
+                router,
+                shutdown.clone(),
+            )))
+        }
+        None => {
+            tracing::info!(
+                "no webhook secret configured: Harbor events are not received; the periodic resync keeps the platform up to date"
+            );
+            drop(events);
+            None
+        }
+    };
     tracing::info!(
         harbor = harbor.base_url(),
-        "harbor-bridge is running; no controllers are registered in this build yet. Press Ctrl-C to stop."
+        "harbor-bridge is running; press Ctrl-C to stop"
     );
-    tokio::signal::ctrl_c()
-        .await
-        .context("waiting for Ctrl-C")?;
-    tracing::info!("stopping");
+    sync::run(kube, harbor, settings.sync, received, shutdown).await;
+    if let Some(server) = server {
+        server
+            .await
+            .context("webhook server task")?
+            .context("webhook server")?;
+    }
+    tracing::info!("stopped");
     Ok(ExitCode::SUCCESS)
+}
+
+fn crd_names() -> Vec<String> {
+    resources::crds()
+        .iter()
+        .filter_map(|crd| crd.metadata.name.clone())
+        .collect()
+}
+
+/// Resolves on SIGTERM (Kubernetes stopping the pod) or Ctrl-C.
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot listen for SIGTERM; only Ctrl-C stops the daemon");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = interrupt => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutting down: finishing the reconciles in flight");
 }

@@ -2,6 +2,7 @@
 //! two, flags winning). Secrets come only from a file or the environment, never from the YAML
 //! file or a flag value. Every validation error names the key.
 
+use std::net::SocketAddr;
 use std::num::NonZeroU32;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -13,9 +14,12 @@ use serde::Deserialize;
 use url::Url;
 
 use crate::harbor::{ClientIdentityFiles, ClientOptions, RetryOptions, TlsOptions};
+use crate::sync::{SyncOptions, WebhookPolicyTarget};
 
 /// Environment variable holding the Harbor password (the alternative to `harbor.passwordFile`).
 pub const PASSWORD_ENV: &str = "HARBOR_BRIDGE_HARBOR_PASSWORD";
+/// Environment variable holding the webhook shared secret (the alternative to `webhook.secretFile`).
+pub const WEBHOOK_SECRET_ENV: &str = "HARBOR_BRIDGE_WEBHOOK_SECRET";
 
 /// A configuration problem. The message names the key and says what is expected.
 #[derive(Debug, thiserror::Error)]
@@ -46,6 +50,42 @@ pub struct FileConfig {
     pub harbor: HarborFile,
     #[serde(default)]
     pub log: LogFile,
+    #[serde(default)]
+    pub sync: SyncFile,
+    #[serde(default)]
+    pub server: ServerFile,
+    #[serde(default)]
+    pub webhook: WebhookFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SyncFile {
+    pub adopt_existing_projects: Option<bool>,
+    pub resync_interval: Option<SignedDuration>,
+    pub retry_interval: Option<SignedDuration>,
+    pub delete_concurrency: Option<usize>,
+    pub tenant_label: Option<String>,
+    pub namespace_selector: Option<String>,
+    pub default_tenant: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ServerFile {
+    pub listen: Option<SocketAddr>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct WebhookFile {
+    pub path: Option<String>,
+    pub callback_url: Option<String>,
+    pub secret_file: Option<PathBuf>,
+    /// Accepted only to refuse it with a clear message, like `harbor.password`.
+    secret: Option<serde::de::IgnoredAny>,
+    pub payload_format: Option<String>,
+    pub max_body_bytes: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -135,6 +175,76 @@ pub struct Overrides {
     /// Log filter, e.g. info or harbor_bridge=debug (RUST_LOG syntax) [file: log.level; default: info]
     #[arg(long, env = "HARBOR_BRIDGE_LOG_LEVEL", global = true)]
     pub log_level: Option<String>,
+    /// Take over existing Harbor projects not created for the resource [file: sync.adoptExistingProjects; default: false]
+    #[arg(
+        long,
+        env = "HARBOR_BRIDGE_SYNC_ADOPT_EXISTING_PROJECTS",
+        global = true
+    )]
+    pub sync_adopt_existing_projects: Option<bool>,
+    /// How often each resource is compared with Harbor, e.g. 5m [file: sync.resyncInterval; default: 5m]
+    #[arg(long, env = "HARBOR_BRIDGE_SYNC_RESYNC_INTERVAL", global = true)]
+    pub sync_resync_interval: Option<SignedDuration>,
+    /// How soon a failed reconcile is retried, e.g. 10s [file: sync.retryInterval; default: 10s]
+    #[arg(long, env = "HARBOR_BRIDGE_SYNC_RETRY_INTERVAL", global = true)]
+    pub sync_retry_interval: Option<SignedDuration>,
+    /// Repository deletions in flight while emptying a project [file: sync.deleteConcurrency; default: 8]
+    #[arg(long, env = "HARBOR_BRIDGE_SYNC_DELETE_CONCURRENCY", global = true)]
+    pub sync_delete_concurrency: Option<usize>,
+    /// Namespace label naming the tenant [file: sync.tenantLabel; default: registry.tkestack.io/tenant]
+    #[arg(long, env = "HARBOR_BRIDGE_SYNC_TENANT_LABEL", global = true)]
+    pub sync_tenant_label: Option<String>,
+    /// Label selector of namespaces synced without the tenant label [file: sync.namespaceSelector]
+    #[arg(long, env = "HARBOR_BRIDGE_SYNC_NAMESPACE_SELECTOR", global = true)]
+    pub sync_namespace_selector: Option<String>,
+    /// Tenant of namespaces matched by the selector [file: sync.defaultTenant]
+    #[arg(long, env = "HARBOR_BRIDGE_SYNC_DEFAULT_TENANT", global = true)]
+    pub sync_default_tenant: Option<String>,
+    /// Address of the HTTP server (webhook receiver) [file: server.listen; default: 0.0.0.0:8080]
+    #[arg(long, env = "HARBOR_BRIDGE_SERVER_LISTEN", global = true)]
+    pub server_listen: Option<SocketAddr>,
+    /// Path Harbor posts events to [file: webhook.path; default: /harbor/events]
+    #[arg(long, env = "HARBOR_BRIDGE_WEBHOOK_PATH", global = true)]
+    pub webhook_path: Option<String>,
+    /// URL Harbor reaches the receiver at; set it to install webhook policies [file: webhook.callbackUrl]
+    #[arg(long, env = "HARBOR_BRIDGE_WEBHOOK_CALLBACK_URL", global = true)]
+    pub webhook_callback_url: Option<String>,
+    /// File holding the webhook shared secret (or set HARBOR_BRIDGE_WEBHOOK_SECRET) [file: webhook.secretFile]
+    #[arg(long, env = "HARBOR_BRIDGE_WEBHOOK_SECRET_FILE", global = true)]
+    pub webhook_secret_file: Option<PathBuf>,
+    /// Payload format of installed policies: Default or CloudEvents [file: webhook.payloadFormat; default: Default]
+    #[arg(long, env = "HARBOR_BRIDGE_WEBHOOK_PAYLOAD_FORMAT", global = true)]
+    pub webhook_payload_format: Option<String>,
+    /// Largest webhook body accepted, in bytes [file: webhook.maxBodyBytes; default: 1048576]
+    #[arg(long, env = "HARBOR_BRIDGE_WEBHOOK_MAX_BODY_BYTES", global = true)]
+    pub webhook_max_body_bytes: Option<usize>,
+}
+
+/// Secrets taken from the environment, passed in so tests need not touch the process environment.
+#[derive(Clone, Debug, Default)]
+pub struct EnvSecrets {
+    /// `HARBOR_BRIDGE_HARBOR_PASSWORD`
+    pub harbor_password: Option<String>,
+    /// `HARBOR_BRIDGE_WEBHOOK_SECRET`
+    pub webhook_secret: Option<String>,
+}
+
+impl EnvSecrets {
+    pub fn from_process() -> Self {
+        Self {
+            harbor_password: std::env::var(PASSWORD_ENV).ok(),
+            webhook_secret: std::env::var(WEBHOOK_SECRET_ENV).ok(),
+        }
+    }
+}
+
+/// The webhook receiver's settings; present when a shared secret is configured.
+#[derive(Debug)]
+pub struct WebhookSettings {
+    pub path: String,
+    /// The exact `Authorization` header Harbor must send (`Bearer <secret>`).
+    pub auth_header: SecretString,
+    pub max_body_bytes: usize,
 }
 
 /// Validated settings, ready to use.
@@ -143,6 +253,10 @@ pub struct Settings {
     pub harbor: ClientOptions,
     pub log_format: LogFormat,
     pub log_level: String,
+    pub sync: SyncOptions,
+    pub listen: SocketAddr,
+    /// `None` when no webhook secret is configured: the receiver is then not served.
+    pub webhook: Option<WebhookSettings>,
 }
 
 impl FileConfig {
@@ -167,13 +281,19 @@ impl FileConfig {
 }
 
 impl Settings {
-    /// Merges file and overrides (overrides win) and validates. `password_env` is the value of
-    /// `HARBOR_BRIDGE_HARBOR_PASSWORD`, passed in so tests need not touch the process environment.
+    /// Merges file and overrides (overrides win) and validates.
     pub fn resolve(
         file: FileConfig,
         flags: Overrides,
-        password_env: Option<String>,
+        env: EnvSecrets,
     ) -> Result<Self, ConfigError> {
+        let (webhook, webhook_policy) = resolve_webhook(file.webhook, &flags, env.webhook_secret)?;
+        let sync = resolve_sync(file.sync, &flags, webhook_policy)?;
+        let listen = flags
+            .server_listen
+            .or(file.server.listen)
+            .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 8080)));
+        let password_env = env.harbor_password;
         let h = file.harbor;
         if h.password.is_some() {
             return Err(invalid(
@@ -277,8 +397,165 @@ impl Settings {
                 .log_level
                 .or(file.log.level)
                 .unwrap_or_else(|| "info".to_owned()),
+            sync,
+            listen,
+            webhook,
         })
     }
+}
+
+fn resolve_sync(
+    file: SyncFile,
+    flags: &Overrides,
+    webhook_policy: Option<WebhookPolicyTarget>,
+) -> Result<SyncOptions, ConfigError> {
+    let defaults = SyncOptions::default();
+    let delete_concurrency = flags
+        .sync_delete_concurrency
+        .or(file.delete_concurrency)
+        .unwrap_or(defaults.delete_concurrency);
+    if delete_concurrency == 0 {
+        return Err(invalid("sync.deleteConcurrency", "must be at least 1"));
+    }
+    let tenant_label = flags
+        .sync_tenant_label
+        .clone()
+        .or(file.tenant_label)
+        .unwrap_or(defaults.tenant_label);
+    if tenant_label.trim().is_empty() {
+        return Err(invalid("sync.tenantLabel", "must not be empty"));
+    }
+    let namespace_selector = flags
+        .sync_namespace_selector
+        .clone()
+        .or(file.namespace_selector)
+        .filter(|s| !s.trim().is_empty());
+    let default_tenant = flags
+        .sync_default_tenant
+        .clone()
+        .or(file.default_tenant)
+        .filter(|s| !s.trim().is_empty());
+    if namespace_selector.is_some() && default_tenant.is_none() {
+        return Err(invalid(
+            "sync.defaultTenant",
+            "is required with sync.namespaceSelector (the tenant of unlabelled namespaces)",
+        ));
+    }
+    Ok(SyncOptions {
+        adopt_existing_projects: flags
+            .sync_adopt_existing_projects
+            .or(file.adopt_existing_projects)
+            .unwrap_or(defaults.adopt_existing_projects),
+        resync_interval: positive_duration(
+            "sync.resyncInterval",
+            flags.sync_resync_interval.or(file.resync_interval),
+            defaults.resync_interval,
+        )?,
+        retry_interval: positive_duration(
+            "sync.retryInterval",
+            flags.sync_retry_interval.or(file.retry_interval),
+            defaults.retry_interval,
+        )?,
+        delete_concurrency,
+        tenant_label,
+        namespace_selector,
+        default_tenant,
+        webhook_policy,
+    })
+}
+
+/// The receiver is served when a secret is configured; policies are installed when, in
+/// addition, Harbor has a URL to post to.
+fn resolve_webhook(
+    file: WebhookFile,
+    flags: &Overrides,
+    secret_env: Option<String>,
+) -> Result<(Option<WebhookSettings>, Option<WebhookPolicyTarget>), ConfigError> {
+    if file.secret.is_some() {
+        return Err(invalid(
+            "webhook.secret",
+            format!(
+                "secrets are not read from the configuration file; put it in a file named by                  webhook.secretFile or in {WEBHOOK_SECRET_ENV}"
+            ),
+        ));
+    }
+    let secret = match flags.webhook_secret_file.clone().or(file.secret_file) {
+        Some(path) => Some(read_secret_file("webhook.secretFile", &path)?),
+        None => secret_env.map(|s| s.trim_end_matches(['\r', '\n']).to_owned()),
+    };
+    let callback_url = flags.webhook_callback_url.clone().or(file.callback_url);
+    let Some(secret) = secret.filter(|s| !s.is_empty()) else {
+        if callback_url.is_some() {
+            return Err(invalid(
+                "webhook.callbackUrl",
+                format!("needs a shared secret: set webhook.secretFile or {WEBHOOK_SECRET_ENV}"),
+            ));
+        }
+        return Ok((None, None));
+    };
+    let auth_header = SecretString::from(format!("Bearer {secret}"));
+    let path = flags
+        .webhook_path
+        .clone()
+        .or(file.path)
+        .unwrap_or_else(|| "/harbor/events".to_owned());
+    if !crate::server::is_valid_webhook_path(&path) {
+        return Err(invalid(
+            "webhook.path",
+            format!("{path:?} must start with / and use only letters, digits and /-._~"),
+        ));
+    }
+    let payload_format = flags.webhook_payload_format.clone().or(file.payload_format);
+    if let Some(format) = &payload_format
+        && !matches!(format.as_str(), "Default" | "CloudEvents")
+    {
+        return Err(invalid(
+            "webhook.payloadFormat",
+            format!("must be Default or CloudEvents (got {format:?})"),
+        ));
+    }
+    let max_body_bytes = flags
+        .webhook_max_body_bytes
+        .or(file.max_body_bytes)
+        .unwrap_or(1 << 20);
+    if max_body_bytes < 1024 {
+        return Err(invalid("webhook.maxBodyBytes", "must be at least 1024"));
+    }
+    let policy = match callback_url {
+        None => None,
+        Some(text) => {
+            let callback_url = Url::parse(&text)
+                .ok()
+                .filter(|u| matches!(u.scheme(), "http" | "https"))
+                .ok_or_else(|| {
+                    invalid(
+                        "webhook.callbackUrl",
+                        format!("{text:?} is not an http(s) URL Harbor can post to"),
+                    )
+                })?;
+            Some(WebhookPolicyTarget {
+                callback_url,
+                auth_header: auth_header.clone(),
+                payload_format,
+            })
+        }
+    };
+    Ok((
+        Some(WebhookSettings {
+            path,
+            auth_header,
+            max_body_bytes,
+        }),
+        policy,
+    ))
+}
+
+/// Reads a secret mounted from a file; a Secret made with `kubectl create secret --from-file`
+/// often ends with a newline, which is not part of the secret.
+fn read_secret_file(key: &'static str, path: &Path) -> Result<String, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| invalid(key, format!("cannot read {}: {e}", path.display())))?;
+    Ok(text.trim_end_matches(['\r', '\n']).to_owned())
 }
 
 fn parse_url(value: Option<String>, allow_plain_http: bool) -> Result<Url, ConfigError> {
@@ -320,30 +597,21 @@ fn parse_url(value: Option<String>, allow_plain_http: bool) -> Result<Url, Confi
 }
 
 fn read_password(file: Option<PathBuf>, env: Option<String>) -> Result<SecretString, ConfigError> {
+    const KEY: &str = "harbor.passwordFile";
     let password = match (file, env) {
-        (Some(path), _) => std::fs::read_to_string(&path).map_err(|e| {
-            invalid(
-                "harbor.passwordFile",
-                format!("cannot read {}: {e}", path.display()),
-            )
-        })?,
-        (None, Some(value)) => value,
+        (Some(path), _) => read_secret_file(KEY, &path)?,
+        (None, Some(value)) => value.trim_end_matches(['\r', '\n']).to_owned(),
         (None, None) => {
             return Err(invalid(
-                "harbor.passwordFile",
+                KEY,
                 format!("no Harbor password: set harbor.passwordFile or {PASSWORD_ENV}"),
             ));
         }
     };
-    // A Secret mounted from `kubectl create secret --from-file` often ends with a newline.
-    let password = password.trim_end_matches(['\r', '\n']);
     if password.is_empty() {
-        return Err(invalid(
-            "harbor.passwordFile",
-            "the Harbor password is empty",
-        ));
+        return Err(invalid(KEY, "the Harbor password is empty"));
     }
-    Ok(SecretString::from(password.to_owned()))
+    Ok(SecretString::from(password))
 }
 
 fn positive_duration(
@@ -366,7 +634,14 @@ mod tests {
     use secrecy::ExposeSecret;
 
     fn resolve(yaml: &str, flags: Overrides) -> Result<Settings, ConfigError> {
-        Settings::resolve(FileConfig::parse(yaml).unwrap(), flags, Some("pw".into()))
+        Settings::resolve(FileConfig::parse(yaml).unwrap(), flags, env_password("pw"))
+    }
+
+    fn env_password(password: &str) -> EnvSecrets {
+        EnvSecrets {
+            harbor_password: Some(password.into()),
+            ..EnvSecrets::default()
+        }
     }
 
     const MINIMAL: &str = "harbor:\n  url: https://harbor.example.com\n";
@@ -435,6 +710,94 @@ mod tests {
     }
 
     #[test]
+    fn sync_and_webhook_settings() {
+        let env = EnvSecrets {
+            harbor_password: Some("pw".into()),
+            webhook_secret: Some("hook-secret\n".into()),
+        };
+        let yaml = "harbor:\n  url: https://x\nsync:\n  resyncInterval: 2m\n  adoptExistingProjects: true\n\
+                    webhook:\n  callbackUrl: https://bridge.example/harbor/events\n  payloadFormat: CloudEvents\n";
+        let s = Settings::resolve(
+            FileConfig::parse(yaml).unwrap(),
+            Overrides::default(),
+            env.clone(),
+        )
+        .unwrap();
+        assert_eq!(s.sync.resync_interval, Duration::from_secs(120));
+        assert!(s.sync.adopt_existing_projects);
+        let webhook = s.webhook.expect("receiver enabled by the secret");
+        assert_eq!(webhook.path, "/harbor/events");
+        assert_eq!(webhook.auth_header.expose_secret(), "Bearer hook-secret");
+        let policy = s
+            .sync
+            .webhook_policy
+            .expect("policies installed with a callback URL");
+        assert_eq!(
+            policy.callback_url.as_str(),
+            "https://bridge.example/harbor/events"
+        );
+        assert_eq!(policy.payload_format.as_deref(), Some("CloudEvents"));
+
+        let without_secret = Settings::resolve(
+            FileConfig::parse(MINIMAL).unwrap(),
+            Overrides::default(),
+            env_password("pw"),
+        )
+        .unwrap();
+        assert!(without_secret.webhook.is_none() && without_secret.sync.webhook_policy.is_none());
+
+        let cases = [
+            (
+                "harbor:\n  url: https://x\nsync:\n  deleteConcurrency: 0\n",
+                "sync.deleteConcurrency",
+            ),
+            (
+                "harbor:\n  url: https://x\nsync:\n  namespaceSelector: team=a\n",
+                "sync.defaultTenant",
+            ),
+            (
+                "harbor:\n  url: https://x\nwebhook:\n  secret: hunter2\n",
+                "webhook.secret",
+            ),
+            (
+                "harbor:\n  url: https://x\nwebhook:\n  path: events\n",
+                "webhook.path",
+            ),
+            (
+                "harbor:\n  url: https://x\nwebhook:\n  payloadFormat: Xml\n",
+                "webhook.payloadFormat",
+            ),
+            (
+                "harbor:\n  url: https://x\nwebhook:\n  callbackUrl: ftp://x\n",
+                "webhook.callbackUrl",
+            ),
+        ];
+        for (yaml, key) in cases {
+            let err = Settings::resolve(
+                FileConfig::parse(yaml).unwrap(),
+                Overrides::default(),
+                env.clone(),
+            )
+            .unwrap_err()
+            .to_string();
+            assert!(err.starts_with(key), "{yaml:?} gave {err:?}");
+            assert!(
+                !err.contains("hunter2") && !err.contains("hook-secret"),
+                "{err}"
+            );
+        }
+        let no_secret = "harbor:\n  url: https://x\nwebhook:\n  callbackUrl: https://b/e\n";
+        let err = Settings::resolve(
+            FileConfig::parse(no_secret).unwrap(),
+            Overrides::default(),
+            env_password("pw"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("webhook.callbackUrl"), "{err}");
+    }
+
+    #[test]
     fn unknown_keys_and_bad_types_are_refused_by_name() {
         let err = FileConfig::parse("harbor:\n  urll: https://x\n").unwrap_err();
         assert!(err.contains("urll"), "{err}");
@@ -455,7 +818,7 @@ mod tests {
         let s = Settings::resolve(
             FileConfig::parse(MINIMAL).unwrap(),
             flags,
-            Some("env".into()),
+            env_password("env"),
         )
         .unwrap();
         assert_eq!(s.harbor.password.expose_secret(), "from-file");
@@ -463,7 +826,7 @@ mod tests {
         let err = Settings::resolve(
             FileConfig::parse(MINIMAL).unwrap(),
             Overrides::default(),
-            None,
+            EnvSecrets::default(),
         )
         .unwrap_err();
         assert!(err.to_string().contains(PASSWORD_ENV), "{err}");
@@ -472,8 +835,12 @@ mod tests {
             harbor_password_file: Some(dir.join("absent")),
             ..Overrides::default()
         };
-        let err =
-            Settings::resolve(FileConfig::parse(MINIMAL).unwrap(), missing, None).unwrap_err();
+        let err = Settings::resolve(
+            FileConfig::parse(MINIMAL).unwrap(),
+            missing,
+            EnvSecrets::default(),
+        )
+        .unwrap_err();
         assert!(err.to_string().starts_with("harbor.passwordFile"), "{err}");
     }
 
@@ -487,7 +854,7 @@ mod tests {
             harbor_password_file: Some(secret.path().to_owned()),
             ..Overrides::default()
         };
-        let settings = Settings::resolve(file, flags, None).unwrap();
+        let settings = Settings::resolve(file, flags, EnvSecrets::default()).unwrap();
         assert_eq!(settings.harbor.url.as_str(), "https://harbor.example.com/");
         assert!(settings.harbor.tls.ca_file.is_some());
         assert!(!settings.harbor.tls.insecure_skip_verify);

@@ -17,11 +17,14 @@ use crate::resources;
 
 const USERNAME: &str = "admin";
 const PASSWORD: &str = "Harbor12345";
+const WEBHOOK_SECRET: &str = "embedded-webhook-secret";
 
 /// The running stand-ins and the files (CA bundle, password) the daemon reads to reach them.
 pub struct Embedded {
     pub harbor: Emulator,
     pub api: ApiServer,
+    /// Where the daemon's webhook receiver listens, so the emulator can post to it.
+    pub webhook_address: std::net::SocketAddr,
     dir: PathBuf,
 }
 
@@ -51,10 +54,20 @@ impl Embedded {
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
         std::fs::write(dir.join("ca.crt"), ca.cert_pem()).context("writing the embedded CA")?;
         std::fs::write(dir.join("password"), PASSWORD).context("writing the embedded password")?;
+        std::fs::write(dir.join("webhook-secret"), WEBHOOK_SECRET)
+            .context("writing the webhook secret")?;
+        let webhook_address = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|probe| probe.local_addr())
+            .context("finding a free port for the webhook receiver")?;
         let api = ApiServer::start()
             .await
             .context("starting the embedded Kubernetes API stand-in")?;
-        let embedded = Self { harbor, api, dir };
+        let embedded = Self {
+            harbor,
+            api,
+            webhook_address,
+            dir,
+        };
         let crds: Api<CustomResourceDefinition> = Api::all(embedded.kube_client()?);
         for crd in resources::crds() {
             crds.create(&PostParams::default(), &crd)
@@ -71,6 +84,10 @@ impl Embedded {
         overrides.harbor_username = Some(USERNAME.into());
         overrides.harbor_password_file = Some(self.dir.join("password"));
         overrides.harbor_ca_file = Some(self.dir.join("ca.crt"));
+        overrides.server_listen = Some(self.webhook_address);
+        overrides.webhook_secret_file = Some(self.dir.join("webhook-secret"));
+        overrides.webhook_callback_url =
+            Some(format!("http://{}/harbor/events", self.webhook_address));
     }
 
     pub fn kube_client(&self) -> anyhow::Result<kube::Client> {

@@ -2,9 +2,9 @@
 //! pagination, name encoding, classified errors, and the operations the daemon needs.
 
 mod charts;
-pub mod events;
 mod client;
 mod error;
+pub mod events;
 mod models;
 mod paths;
 mod projects;

@@ -19,6 +19,24 @@ impl HarborClient {
         .await
     }
 
+    /// One repository, or `None` when Harbor has no such repository.
+    pub async fn get_repository(
+        &self,
+        project: &str,
+        repository: &str,
+    ) -> Result<Option<Repository>, Error> {
+        let request = Request::new(
+            Method::GET,
+            paths::repository(project, repository),
+            format!("get repository {repository:?} of project {project:?}"),
+        );
+        match self.send(&request).await {
+            Ok(reply) => reply.json(&request.operation).map(Some),
+            Err(err) if err.is_not_found() => Ok(None),
+            Err(err) => Err(err),
+        }
+    }
+
     /// Deletes a repository with all its artifacts. `repository` is the name inside the project
     /// (`team/app`, not `proj/team/app`). 404 counts as done.
     pub async fn delete_repository(

@@ -6,6 +6,7 @@ use super::client::{HarborClient, Request};
 use super::error::Error;
 use super::models::WebhookPolicy;
 use super::paths;
+use super::projects::Deleted;
 
 impl HarborClient {
     /// Every webhook policy of a project, all pages.
@@ -40,5 +41,17 @@ impl HarborClient {
         .by_name()
         .json(body);
         self.send(&request).await.map(drop)
+    }
+
+    /// Deletes a webhook policy. Harbor keeps a deleted project's policies as orphans, so the
+    /// daemon removes its own before deleting a project.
+    pub async fn delete_webhook_policy(&self, project: &str, id: i64) -> Result<Deleted, Error> {
+        let request = Request::new(
+            Method::DELETE,
+            format!("{}/webhook/policies/{id}", paths::project(project)),
+            format!("delete webhook policy {id} of project {project:?}"),
+        )
+        .by_name();
+        Deleted::from_result(self.send(&request).await.map(drop))
     }
 }

@@ -82,3 +82,139 @@ pub fn options_for(url: &str, ca_file: Option<PathBuf>) -> ClientOptions {
 
 /// Both Harbor generations the daemon supports.
 pub const PROFILES: [Profile; 2] = [Profile::Harbor27, Profile::Harbor28];
+
+// ---- The platform (API stand-in) and the daemon, for tests through the controller loop -------
+
+use std::future::Future;
+use std::time::Instant;
+
+use harbor_bridge::harbor::events::HarborEvent;
+use harbor_bridge::resources;
+use harbor_bridge::server;
+use harbor_bridge::sync::{self, SyncOptions, WebhookPolicyTarget};
+use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+use kube::api::{Api, PostParams};
+use kube_standin::ApiServer;
+use tokio::sync::{mpsc, oneshot};
+
+pub const WEBHOOK_SECRET: &str = "Bearer test-webhook-secret";
+
+/// The Kubernetes side: an API stand-in with the CRDs installed, and a client for it.
+pub struct Platform {
+    pub api: ApiServer,
+    pub client: kube::Client,
+}
+
+impl Platform {
+    pub async fn start() -> Self {
+        let api = ApiServer::start().await.expect("API stand-in starts");
+        let client = kube::Client::try_from(kube::Config::new(api.url().parse().unwrap())).unwrap();
+        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
+        for crd in resources::crds() {
+            crds.create(&PostParams::default(), &crd)
+                .await
+                .expect("CRD installs");
+        }
+        Self { api, client }
+    }
+}
+
+/// Options that make the loops fast enough for tests.
+pub fn fast_options() -> SyncOptions {
+    SyncOptions {
+        resync_interval: Duration::from_millis(1500),
+        retry_interval: Duration::from_millis(200),
+        ..SyncOptions::default()
+    }
+}
+
+/// The daemon's controllers and webhook receiver, running in this process.
+pub struct Daemon {
+    task: tokio::task::JoinHandle<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+    stop: oneshot::Sender<()>,
+    /// Where the webhook receiver listens.
+    pub webhook_url: String,
+}
+
+impl Daemon {
+    /// Starts the controllers and the webhook receiver; with `install_webhooks`, every project
+    /// gets a webhook policy pointing at the receiver.
+    pub async fn start(
+        platform: &Platform,
+        harbor: &Harbor,
+        mut options: SyncOptions,
+        install_webhooks: bool,
+    ) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let webhook_url = format!("http://{}/harbor/events", listener.local_addr().unwrap());
+        if install_webhooks {
+            options.webhook_policy = Some(WebhookPolicyTarget {
+                callback_url: webhook_url.parse().unwrap(),
+                auth_header: SecretString::from(WEBHOOK_SECRET),
+                payload_format: None,
+            });
+        }
+        let (events, received) = mpsc::channel::<HarborEvent>(256);
+        let (stop, stopped) = oneshot::channel::<()>();
+        let stopped = futures::FutureExt::shared(async {
+            let _ = stopped.await;
+        });
+        let receiver = server::WebhookReceiver {
+            secret: SecretString::from(WEBHOOK_SECRET),
+            max_body_bytes: 1 << 20,
+            events,
+        };
+        let server = tokio::spawn(server::serve(
+            listener,
+            server::router("/harbor/events", receiver),
+            stopped.clone(),
+        ));
+        let task = tokio::spawn(sync::run(
+            platform.client.clone(),
+            harbor.client(),
+            options,
+            received,
+            stopped,
+        ));
+        Self {
+            task,
+            server,
+            stop,
+            webhook_url,
+        }
+    }
+
+    /// A graceful stop (SIGTERM): reconciles in flight finish.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+        let _ = self.server.await;
+    }
+
+    /// A kill: everything stops where it is.
+    pub fn crash(self) {
+        self.task.abort();
+        self.server.abort();
+    }
+}
+
+/// Polls `check` until it returns `Ok`, and returns that value; fails the test with the last
+/// error after `timeout`.
+pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, String>>,
+{
+    let deadline = Instant::now() + timeout;
+    loop {
+        let outcome = check().await;
+        match outcome {
+            Ok(value) => return value,
+            Err(last) if Instant::now() > deadline => {
+                panic!("timed out after {timeout:?} waiting for {what}: {last}")
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(50)).await,
+        }
+    }
+}

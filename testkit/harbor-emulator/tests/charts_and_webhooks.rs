@@ -8,7 +8,8 @@ use std::time::Duration;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
-use common::{Api, code, message, parts, start, start_with};
+use common::Who::{Admin, Anonymous};
+use common::{Api, Reply, RequestExt, pluck, start, start_with};
 use harbor_emulator::{Emulator, EmulatorConfig, PayloadFormat, Profile};
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -22,25 +23,27 @@ struct Received {
 
 #[derive(Clone, Default)]
 struct Receiver {
+    /// Where it listens.
+    url: String,
     received: Arc<Mutex<Vec<Received>>>,
     /// Statuses to answer with, in order; 200 once exhausted.
     script: Arc<Mutex<Vec<u16>>>,
 }
 
 impl Receiver {
-    /// Starts a webhook receiver; returns it and its URL.
-    async fn start(script: Vec<u16>) -> (Self, String) {
+    /// Starts a webhook receiver.
+    async fn start(script: Vec<u16>) -> Self {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let receiver = Self {
+            url: format!("http://{}/hook", listener.local_addr().unwrap()),
             script: Arc::new(Mutex::new(script)),
             ..Self::default()
         };
         let app = axum::Router::new()
             .route("/hook", post(receive))
             .with_state(receiver.clone());
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let url = format!("http://{}/hook", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        (receiver, url)
+        receiver
     }
 
     fn received(&self) -> Vec<Received> {
@@ -79,28 +82,31 @@ async fn receive(State(receiver): State<Receiver>, headers: HeaderMap, body: Str
     StatusCode::from_u16(status).unwrap()
 }
 
-async fn create_policy(api: &Api, project: &str, body: Value) -> (u16, Value, Option<String>) {
-    let response = api
-        .admin(
-            Method::POST,
-            &format!("/api/v2.0/projects/{project}/webhook/policies"),
-        )
-        .header("x-is-resource-name", "true")
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let location = response
-        .headers()
-        .get("location")
-        .map(|v| v.to_str().unwrap().to_owned());
-    let (status, body) = parts(response).await;
-    (status, body, location)
+async fn create_policy(api: &Api, project: &str, body: Value) -> Reply {
+    api.admin(
+        Method::POST,
+        &format!("/api/v2.0/projects/{project}/webhook/policies"),
+    )
+    .by_name()
+    .json(&body)
+    .reply()
+    .await
 }
 
+/// An enabled policy sending `events` to `url` with an auth header.
 fn policy(name: &str, events: &[&str], url: &str) -> Value {
     json!({"name": name, "enabled": true, "event_types": events,
         "targets": [{"type": "http", "address": url, "auth_header": "Bearer s3cret"}]})
+}
+
+/// A policy with only the required fields.
+fn bare_policy(name: &str, events: &[&str], targets: Value) -> Value {
+    json!({"name": name, "event_types": events, "targets": targets})
+}
+
+/// A webhook target with only the required fields.
+fn http_target(address: &str) -> Value {
+    json!({"type": "http", "address": address})
 }
 
 #[tokio::test]
@@ -110,150 +116,73 @@ async fn chartmuseum_routes_exist_only_on_27() {
     emu.upload_chart("charts", "nginx", "1.0.0").unwrap();
     emu.upload_chart("charts", "nginx", "1.1.0").unwrap();
     let api = Api::new(&emu);
+    let get = |path: &str| api.call(Admin, Method::GET, path);
+    let delete = |path: &str| api.status(Admin, Method::DELETE, path);
 
-    let (status, body) = parts(
-        api.admin(Method::GET, "/api/chartrepo/health")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!((status, body), (200, json!({"healthy": true})));
+    let reply = get("/api/chartrepo/health").await;
+    assert_eq!((reply.status, reply.body), (200, json!({"healthy": true})));
     assert_eq!(
-        parts(api.get("/api/chartrepo/health").send().await.unwrap())
-            .await
-            .0,
+        api.status(Anonymous, Method::GET, "/api/chartrepo/health")
+            .await,
         401
     );
 
-    let (status, list) = parts(
-        api.admin(Method::GET, "/api/chartrepo/charts/charts")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
-    assert_eq!(list[0]["name"], "nginx");
-    assert_eq!(list[0]["total_versions"], 2);
-    assert_eq!(list[0]["latest_version"], "1.1.0");
+    let list = get("/api/chartrepo/charts/charts").await;
+    assert_eq!(list.status, 200);
+    assert_eq!(list.body[0]["name"], "nginx");
+    assert_eq!(list.body[0]["total_versions"], 2);
+    assert_eq!(list.body[0]["latest_version"], "1.1.0");
 
-    let (status, versions) = parts(
-        api.admin(Method::GET, "/api/chartrepo/charts/charts/nginx")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
-    assert_eq!(versions.as_array().unwrap().len(), 2);
-    assert!(versions[0]["urls"][0].as_str().unwrap().ends_with(".tgz"));
-    let (status, details) = parts(
-        api.admin(Method::GET, "/api/chartrepo/charts/charts/nginx/1.0.0")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let versions = get("/api/chartrepo/charts/charts/nginx").await;
+    assert_eq!(versions.status, 200);
+    assert_eq!(versions.body.as_array().unwrap().len(), 2);
+    assert!(
+        versions.body[0]["urls"][0]
+            .as_str()
+            .unwrap()
+            .ends_with(".tgz")
+    );
+    let details = get("/api/chartrepo/charts/charts/nginx/1.0.0").await;
     assert_eq!(
-        (status, details["metadata"]["version"].as_str()),
+        (details.status, details.body["metadata"]["version"].as_str()),
         (200, Some("1.0.0"))
     );
     assert_eq!(
-        parts(
-            api.admin(Method::GET, "/api/chartrepo/charts/charts/missing")
-                .send()
-                .await
-                .unwrap()
-        )
-        .await
-        .0,
+        get("/api/chartrepo/charts/charts/missing").await.status,
         404
     );
 
     // ChartMuseum charts block project deletion on 2.7.
-    let (status, body) = parts(
-        api.admin(Method::DELETE, "/api/v2.0/projects/charts")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 412);
+    let project_path = "/api/v2.0/projects/charts";
+    let reply = api.call(Admin, Method::DELETE, project_path).await;
+    assert_eq!(reply.status, 412);
     assert_eq!(
-        message(&body),
+        reply.message(),
         "precondition failed: the project contains helm charts, can not be deleted"
     );
-    let (_, project) = parts(
-        api.admin(Method::GET, "/api/v2.0/projects/charts")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(project["chart_count"], 1);
+    assert_eq!(get(project_path).await.body["chart_count"], 1);
 
     let version_path = "/api/chartrepo/charts/charts/nginx/1.0.0";
-    assert_eq!(
-        api.admin(Method::DELETE, version_path)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(
-        api.admin(Method::DELETE, version_path)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
+    assert_eq!(delete(version_path).await, 200);
+    assert_eq!(delete(version_path).await, 404);
     assert_eq!(
         emu.charts("charts"),
         [("nginx".to_owned(), vec!["1.1.0".to_owned()])]
     );
-    assert_eq!(
-        api.admin(Method::DELETE, "/api/chartrepo/charts/charts/nginx")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(
-        api.admin(Method::DELETE, "/api/chartrepo/charts/charts/nginx")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        404
-    );
-    assert_eq!(
-        api.admin(Method::DELETE, "/api/v2.0/projects/charts")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    let chart_path = "/api/chartrepo/charts/charts/nginx";
+    assert_eq!(delete(chart_path).await, 200);
+    assert_eq!(delete(chart_path).await, 404);
+    assert_eq!(delete(project_path).await, 200);
 
     let emu = start(Profile::Harbor28).await;
     emu.create_project("charts", false);
     assert!(emu.upload_chart("charts", "nginx", "1.0.0").is_err());
     let api = Api::new(&emu);
     for path in ["/api/chartrepo/health", "/api/chartrepo/charts/charts"] {
-        let (status, body) = parts(api.admin(Method::GET, path).send().await.unwrap()).await;
-        assert_eq!((status, code(&body)), (404, "NOT_FOUND"), "{path}");
+        let reply = api.call(Admin, Method::GET, path).await;
+        assert_eq!((reply.status, reply.code()), (404, "NOT_FOUND"), "{path}");
     }
-    let (_, project) = parts(
-        api.admin(Method::GET, "/api/v2.0/projects/charts")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let project = api.call(Admin, Method::GET, project_path).await.body;
     assert!(project.get("chart_count").is_none());
 }
 
@@ -262,122 +191,65 @@ async fn webhook_policy_api_rules() {
     let emu = start(Profile::Harbor28).await;
     emu.create_project("p", false);
     let api = Api::new(&emu);
+    let policies = "/api/v2.0/projects/p/webhook/policies";
+    let events_path = "/api/v2.0/projects/p/webhook/events";
 
-    let (status, _, location) = create_policy(
-        &api,
-        "p",
-        json!({"name": "a", "event_types": ["PUSH_ARTIFACT"],
-        "targets": [{"type": "http", "address": "http://example.invalid/x"}]}),
-    )
-    .await;
-    assert_eq!(status, 201);
-    let location = location.unwrap();
-    assert!(
-        location.starts_with("/api/v2.0/projects/p/webhook/policies/"),
-        "{location}"
-    );
-    let (status, stored) = parts(
-        api.admin(Method::GET, &location)
-            .header("x-is-resource-name", "true")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert_eq!(status, 200);
+    let targets = json!([http_target("http://example.invalid/x")]);
+    let reply = create_policy(&api, "p", bare_policy("a", &["PUSH_ARTIFACT"], targets)).await;
+    assert_eq!(reply.status, 201);
+    let location = reply.header("location");
+    assert!(location.starts_with(&format!("{policies}/")), "{location}");
+    let stored = api.call_by_name(Admin, Method::GET, location).await;
+    assert_eq!(stored.status, 200);
+    let stored = stored.body;
     assert_eq!(stored["enabled"], false, "enabled defaults to false");
     assert_eq!(stored["targets"][0]["address"], "http://example.invalid/x");
     assert_eq!(stored["targets"][0]["payload_format"], "Default");
 
-    let bad = [
+    let http_x = || json!([http_target("http://x")]);
+    let mut xml = http_target("http://x");
+    xml["payload_format"] = json!("Xml");
+    let bad: [(&str, &[&str], Value, u16); 7] = [
+        ("a", &["PUSH_ARTIFACT"], http_x(), 409), // the name is taken
+        ("b", &[], http_x(), 400),
+        ("b", &["PUSH_ARTIFACT"], json!([]), 400),
+        ("b", &["UPLOAD_CHART"], http_x(), 400), // a chart event on 2.8
+        ("b", &["NOPE"], http_x(), 400),
         (
-            json!({"name": "a", "event_types": ["PUSH_ARTIFACT"], "targets": [{"type": "http", "address": "http://x"}]}),
-            409,
-        ),
-        (
-            json!({"name": "b", "event_types": [], "targets": [{"type": "http", "address": "http://x"}]}),
+            "b",
+            &["PUSH_ARTIFACT"],
+            json!([http_target("ftp://x")]),
             400,
         ),
-        (
-            json!({"name": "b", "event_types": ["PUSH_ARTIFACT"], "targets": []}),
-            400,
-        ),
-        (
-            json!({"name": "b", "event_types": ["UPLOAD_CHART"], "targets": [{"type": "http", "address": "http://x"}]}),
-            400,
-        ),
-        (
-            json!({"name": "b", "event_types": ["NOPE"], "targets": [{"type": "http", "address": "http://x"}]}),
-            400,
-        ),
-        (
-            json!({"name": "b", "event_types": ["PUSH_ARTIFACT"], "targets": [{"type": "http", "address": "ftp://x"}]}),
-            400,
-        ),
-        (
-            json!({"name": "b", "event_types": ["PUSH_ARTIFACT"], "targets": [{"type": "http", "address": "http://x", "payload_format": "Xml"}]}),
-            400,
-        ),
+        ("b", &["PUSH_ARTIFACT"], json!([xml]), 400),
     ];
-    for (body, want) in bad {
-        let (status, response, _) = create_policy(&api, "p", body.clone()).await;
-        assert_eq!(status, want, "{body} -> {response}");
+    for (name, events, targets, want) in bad {
+        let body = bare_policy(name, events, targets);
+        let reply = create_policy(&api, "p", body.clone()).await;
+        assert_eq!(reply.status, want, "{body} -> {}", reply.body);
     }
 
     let id = location.rsplit('/').next().unwrap();
+    let update = policy("a", &["DELETE_ARTIFACT"], "http://example.invalid/y");
     let put = api
-        .admin(
-            Method::PUT,
-            &format!("/api/v2.0/projects/p/webhook/policies/{id}"),
-        )
-        .json(&policy(
-            "a",
-            &["DELETE_ARTIFACT"],
-            "http://example.invalid/y",
-        ))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(put.status(), 200);
-    let (_, list) = parts(
-        api.admin(Method::GET, "/api/v2.0/projects/p/webhook/policies")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+        .send_json(Admin, Method::PUT, &format!("{policies}/{id}"), &update)
+        .await;
+    assert_eq!(put.status, 200);
+    let list = api.call(Admin, Method::GET, policies).await.body;
     assert_eq!(list[0]["enabled"], true);
     assert_eq!(list[0]["event_types"], json!(["DELETE_ARTIFACT"]));
 
-    let (_, events) = parts(
-        api.admin(Method::GET, "/api/v2.0/projects/p/webhook/events")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
-    assert!(
-        events["event_type"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("PUSH_ARTIFACT"))
-    );
-    assert!(
-        !events["event_type"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("UPLOAD_CHART"))
-    );
+    let events = api.call(Admin, Method::GET, events_path).await.body;
+    let event_types = events["event_type"].as_array().unwrap();
+    assert!(event_types.contains(&json!("PUSH_ARTIFACT")));
+    assert!(!event_types.contains(&json!("UPLOAD_CHART")));
     assert!(events["payload_formats"].is_array());
 
     // Policies outlive their project.
     let project_id = emu.project("p").unwrap().id;
     assert_eq!(
-        api.admin(Method::DELETE, "/api/v2.0/projects/p")
-            .send()
-            .await
-            .unwrap()
-            .status(),
+        api.status(Admin, Method::DELETE, "/api/v2.0/projects/p")
+            .await,
         200
     );
     assert!(
@@ -389,20 +261,9 @@ async fn webhook_policy_api_rules() {
     let emu = start(Profile::Harbor27).await;
     emu.create_project("p", false);
     let api = Api::new(&emu);
-    let (status, _, _) = create_policy(
-        &api,
-        "p",
-        policy("c", &["UPLOAD_CHART", "DELETE_CHART"], "http://x"),
-    )
-    .await;
-    assert_eq!(status, 201);
-    let (_, events) = parts(
-        api.admin(Method::GET, "/api/v2.0/projects/p/webhook/events")
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let chart_policy = policy("c", &["UPLOAD_CHART", "DELETE_CHART"], "http://x");
+    assert_eq!(create_policy(&api, "p", chart_policy).await.status, 201);
+    let events = api.call(Admin, Method::GET, events_path).await.body;
     assert!(events.get("payload_formats").is_none());
 }
 
@@ -423,21 +284,28 @@ async fn emulator_with_policy(
     if let Some(format) = format {
         body["targets"][0]["payload_format"] = json!(format);
     }
-    let (status, response, _) = create_policy(&Api::new(&emu), "proj", body).await;
-    assert_eq!(status, 201, "{response}");
+    let reply = create_policy(&Api::new(&emu), "proj", body).await;
+    assert_eq!(reply.status, 201, "{}", reply.body);
     emu
+}
+
+/// A receiver answering with `script`, and an emulator with a policy sending
+/// `events` of project "proj" to it.
+async fn hooked(
+    profile: Profile,
+    events: &[&str],
+    format: Option<&str>,
+    script: Vec<u16>,
+) -> (Receiver, Emulator) {
+    let receiver = Receiver::start(script).await;
+    let emu = emulator_with_policy(profile, events, &receiver.url, format).await;
+    (receiver, emu)
 }
 
 #[tokio::test]
 async fn push_and_delete_events_are_delivered_with_default_payload() {
-    let (receiver, url) = Receiver::start(vec![]).await;
-    let emu = emulator_with_policy(
-        Profile::Harbor28,
-        &["PUSH_ARTIFACT", "DELETE_ARTIFACT"],
-        &url,
-        None,
-    )
-    .await;
+    let events = ["PUSH_ARTIFACT", "DELETE_ARTIFACT"];
+    let (receiver, emu) = hooked(Profile::Harbor28, &events, None, vec![]).await;
     let digest = emu.push_image("proj", "team/app", "1.2.3");
     let got = receiver.wait_for(1).await;
     assert_eq!(got.len(), 1);
@@ -462,25 +330,10 @@ async fn push_and_delete_events_are_delivered_with_default_payload() {
     emu.push_image("proj", "team/app", "2.0");
     receiver.wait_for(2).await;
     let api = Api::new(&emu);
-    let tag =
-        format!("/api/v2.0/projects/proj/repositories/team%252Fapp/artifacts/{digest}/tags/1.2.3");
-    assert_eq!(
-        api.admin(Method::DELETE, &tag)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
     let repo = "/api/v2.0/projects/proj/repositories/team%252Fapp";
-    assert_eq!(
-        api.admin(Method::DELETE, repo)
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    let tag = format!("{repo}/artifacts/{digest}/tags/1.2.3");
+    assert_eq!(api.status(Admin, Method::DELETE, &tag).await, 200);
+    assert_eq!(api.status(Admin, Method::DELETE, repo).await, 200);
     let got = receiver.wait_for(4).await;
     tokio::time::sleep(Duration::from_millis(100)).await;
     let got_now = receiver.received();
@@ -507,12 +360,11 @@ async fn push_and_delete_events_are_delivered_with_default_payload() {
 
 #[tokio::test]
 async fn disabled_and_unsubscribed_policies_stay_silent() {
-    let (receiver, url) = Receiver::start(vec![]).await;
-    let emu = emulator_with_policy(Profile::Harbor28, &["DELETE_ARTIFACT"], &url, None).await;
+    let (receiver, emu) = hooked(Profile::Harbor28, &["DELETE_ARTIFACT"], None, vec![]).await;
     let api = Api::new(&emu);
-    let mut disabled = policy("off", &["PUSH_ARTIFACT"], &url);
+    let mut disabled = policy("off", &["PUSH_ARTIFACT"], &receiver.url);
     disabled["enabled"] = json!(false);
-    assert_eq!(create_policy(&api, "proj", disabled).await.0, 201);
+    assert_eq!(create_policy(&api, "proj", disabled).await.status, 201);
     emu.push_image("proj", "app", "v1");
     tokio::time::sleep(Duration::from_millis(150)).await;
     assert!(receiver.received().is_empty());
@@ -525,26 +377,19 @@ async fn disabled_and_unsubscribed_policies_stay_silent() {
 
 #[tokio::test]
 async fn cloud_events_on_28() {
-    let (receiver, url) = Receiver::start(vec![]).await;
-    let emu = emulator_with_policy(
-        Profile::Harbor28,
-        &["DELETE_ARTIFACT"],
-        &url,
-        Some("CloudEvents"),
-    )
-    .await;
+    let events = ["DELETE_ARTIFACT"];
+    let (receiver, emu) = hooked(Profile::Harbor28, &events, Some("CloudEvents"), vec![]).await;
     emu.push_image("proj", "app", "v1");
     let api = Api::new(&emu);
-    let response = api
+    let reply = api
         .admin(
             Method::DELETE,
             "/api/v2.0/projects/proj/repositories/app/artifacts/v1",
         )
         .header("x-request-id", "req-42")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
+        .reply()
+        .await;
+    assert_eq!(reply.status, 200);
     let got = receiver.wait_for(1).await;
     let event = &got[0];
     assert_eq!(
@@ -569,26 +414,14 @@ async fn cloud_events_on_28() {
 
 #[tokio::test]
 async fn chart_events_on_27() {
-    let (receiver, url) = Receiver::start(vec![]).await;
-    let emu = emulator_with_policy(
-        Profile::Harbor27,
-        &["UPLOAD_CHART", "DELETE_CHART"],
-        &url,
-        Some("CloudEvents"),
-    )
-    .await;
+    let events = ["UPLOAD_CHART", "DELETE_CHART"];
+    let (receiver, emu) = hooked(Profile::Harbor27, &events, Some("CloudEvents"), vec![]).await;
     emu.upload_chart("proj", "nginx", "1.0.0").unwrap();
     emu.upload_chart("proj", "nginx", "1.1.0").unwrap();
     receiver.wait_for(2).await;
     let api = Api::new(&emu);
-    assert_eq!(
-        api.admin(Method::DELETE, "/api/chartrepo/proj/charts/nginx")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    let chart = "/api/chartrepo/proj/charts/nginx";
+    assert_eq!(api.status(Admin, Method::DELETE, chart).await, 200);
     let got = receiver.wait_for(3).await;
     let upload = got
         .iter()
@@ -611,14 +444,8 @@ async fn chart_events_on_27() {
         .iter()
         .find(|r| r.body["type"] == "DELETE_CHART")
         .unwrap();
-    let tags: Vec<_> = delete.body["event_data"]["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["tag"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        tags,
+        pluck(&delete.body["event_data"]["resources"], "tag"),
         ["1.0.0", "1.1.0"],
         "one DELETE_CHART listing every version"
     );
@@ -630,8 +457,8 @@ async fn chart_events_on_27() {
 
 #[tokio::test]
 async fn deliveries_are_retried_until_2xx_or_the_attempt_limit() {
-    let (receiver, url) = Receiver::start(vec![500, 503]).await;
-    let emu = emulator_with_policy(Profile::Harbor28, &["PUSH_ARTIFACT"], &url, None).await;
+    let push = ["PUSH_ARTIFACT"];
+    let (receiver, emu) = hooked(Profile::Harbor28, &push, None, vec![500, 503]).await;
     emu.push_image("proj", "app", "v1");
     let got = receiver.wait_for(3).await;
     assert_eq!(got.len(), 3);
@@ -645,8 +472,7 @@ async fn deliveries_are_retried_until_2xx_or_the_attempt_limit() {
 
     // 2.8 gives up after 3 attempts; 2.7 keeps going up to 10.
     for (profile, attempts) in [(Profile::Harbor28, 3), (Profile::Harbor27, 10)] {
-        let (receiver, url) = Receiver::start(vec![500; 20]).await;
-        let emu = emulator_with_policy(profile, &["PUSH_ARTIFACT"], &url, None).await;
+        let (receiver, emu) = hooked(profile, &push, None, vec![500; 20]).await;
         emu.push_image("proj", "app", "v1");
         receiver.wait_for(attempts).await;
         tokio::time::sleep(Duration::from_millis(200)).await;

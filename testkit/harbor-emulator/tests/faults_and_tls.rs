@@ -4,11 +4,15 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{ADMIN, Api, client_trusting, code, message, parts, start, start_with};
+use common::Who::{Admin, Anonymous};
+use common::{Api, Reply, client_trusting, start, start_https};
 use harbor_emulator::pki::TestCa;
-use harbor_emulator::{EmulatorConfig, InjectedFault, Profile};
+use harbor_emulator::{InjectedFault, Profile};
 use reqwest::Method;
 use serde_json::json;
+
+const PING: &str = "/api/v2.0/ping";
+const PROJECTS: &str = "/api/v2.0/projects";
 
 #[tokio::test]
 async fn fail_next_answers_like_harbor_or_its_proxy() {
@@ -19,23 +23,21 @@ async fn fail_next_answers_like_harbor_or_its_proxy() {
     emu.faults().fail_next(1, 503);
     emu.faults().fail_next(1, 502);
 
-    let response = api.get("/api/v2.0/ping").send().await.unwrap();
-    assert_eq!(response.status(), 500);
+    let ping = || api.call(Anonymous, Method::GET, PING);
+    let reply = ping().await;
+    assert_eq!(reply.status, 500);
     assert_eq!(
-        response.text().await.unwrap(),
+        reply.text,
         "{\"errors\":[{\"code\":\"UNKNOWN\",\"message\":\"internal server error\"}]}\n"
     );
-    let (status, body) = parts(api.get("/api/v2.0/ping").send().await.unwrap()).await;
-    assert_eq!((status, code(&body)), (429, "TOO_MANY_REQUEST"));
+    let reply = ping().await;
+    assert_eq!((reply.status, reply.code()), (429, "TOO_MANY_REQUEST"));
     for want in [503, 502] {
-        let response = api.get("/api/v2.0/ping").send().await.unwrap();
-        assert_eq!(response.status(), want);
-        assert!(response.text().await.unwrap().contains(&want.to_string()));
+        let reply = ping().await;
+        assert_eq!(reply.status, want);
+        assert!(reply.text.contains(&want.to_string()));
     }
-    assert_eq!(
-        api.get("/api/v2.0/ping").send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(ping().await.status, 200);
     assert_eq!(emu.faults().injected(), 4);
     let faults: Vec<_> = emu.calls().iter().filter_map(|c| c.fault).collect();
     assert_eq!(
@@ -49,25 +51,14 @@ async fn failed_requests_have_no_effect_and_matching_is_by_method_and_prefix() {
     let emu = start(Profile::Harbor28).await;
     let api = Api::new(&emu);
     emu.faults()
-        .fail_next_matching(1, Method::POST, "/api/v2.0/projects", 503);
+        .fail_next_matching(1, Method::POST, PROJECTS, 503);
     // A GET on the same path is not affected.
-    assert_eq!(
-        api.admin(Method::GET, "/api/v2.0/projects")
-            .send()
-            .await
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(api.status(Admin, Method::GET, PROJECTS).await, 200);
     let body = json!({"project_name": "p"});
-    let post = || {
-        api.admin(Method::POST, "/api/v2.0/projects")
-            .json(&body)
-            .send()
-    };
-    assert_eq!(post().await.unwrap().status(), 503);
+    let post = || api.send_json(Admin, Method::POST, PROJECTS, &body);
+    assert_eq!(post().await.status, 503);
     assert!(emu.project("p").is_none());
-    assert_eq!(post().await.unwrap().status(), 201);
+    assert_eq!(post().await.status, 201);
 }
 
 #[tokio::test]
@@ -78,20 +69,10 @@ async fn fail_fraction_is_seeded_and_clear_stops_it() {
         let api = Api::new(&emu);
         let mut statuses = Vec::new();
         for _ in 0..40 {
-            statuses.push(
-                api.get("/api/v2.0/ping")
-                    .send()
-                    .await
-                    .unwrap()
-                    .status()
-                    .as_u16(),
-            );
+            statuses.push(api.status(Anonymous, Method::GET, PING).await);
         }
         emu.faults().clear();
-        assert_eq!(
-            api.get("/api/v2.0/ping").send().await.unwrap().status(),
-            200
-        );
+        assert_eq!(api.status(Anonymous, Method::GET, PING).await, 200);
         statuses
     };
     let first = run(42).await;
@@ -107,10 +88,7 @@ async fn latency_delays_every_call() {
     emu.faults().latency(Duration::from_millis(150));
     let api = Api::new(&emu);
     let started = Instant::now();
-    assert_eq!(
-        api.get("/api/v2.0/ping").send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(api.status(Anonymous, Method::GET, PING).await, 200);
     assert!(started.elapsed() >= Duration::from_millis(150));
 }
 
@@ -120,7 +98,7 @@ async fn drop_next_closes_the_connection_and_changes_nothing() {
     let api = Api::new(&emu);
     emu.faults().drop_next(1);
     let result = api
-        .admin(Method::POST, "/api/v2.0/projects")
+        .admin(Method::POST, PROJECTS)
         .json(&json!({"project_name": "dropped"}))
         .send()
         .await;
@@ -133,19 +111,14 @@ async fn drop_next_closes_the_connection_and_changes_nothing() {
         (Some(InjectedFault::Dropped), None)
     );
     // The next request is served normally.
-    assert_eq!(
-        api.get("/api/v2.0/ping").send().await.unwrap().status(),
-        200
-    );
+    assert_eq!(api.status(Anonymous, Method::GET, PING).await, 200);
 }
 
 async fn lost_reply_applies_the_request(emu: &harbor_emulator::Emulator, client: reqwest::Client) {
-    emu.faults()
-        .lose_reply_next(1, Method::POST, "/api/v2.0/projects");
+    emu.faults().lose_reply_next(1, Method::POST, PROJECTS);
+    let api = Api::with_client(emu, client);
     let post = || {
-        client
-            .post(format!("{}/api/v2.0/projects", emu.base_url()))
-            .basic_auth(ADMIN.0, Some(ADMIN.1))
+        api.admin(Method::POST, PROJECTS)
             .json(&json!({"project_name": "lost"}))
             .send()
     };
@@ -158,9 +131,9 @@ async fn lost_reply_applies_the_request(emu: &harbor_emulator::Emulator, client:
         (Some(InjectedFault::LostReply), Some(201))
     );
     // The client's retry now meets the 409 it has to settle by reading.
-    let (status, body) = parts(post().await.unwrap()).await;
+    let reply = Reply::read(post().await.unwrap()).await;
     assert_eq!(
-        (status, message(&body)),
+        (reply.status, reply.message()),
         (409, "The project named lost already exists")
     );
 }
@@ -174,12 +147,7 @@ async fn lose_reply_over_http() {
 #[tokio::test]
 async fn lose_reply_over_https() {
     let ca = TestCa::generate("test ca").unwrap();
-    let identity = ca.issue_server(&["127.0.0.1", "localhost"]).unwrap();
-    let emu = start_with(EmulatorConfig {
-        tls: Some(identity),
-        ..EmulatorConfig::default()
-    })
-    .await;
+    let emu = start_https(&ca, &["127.0.0.1", "localhost"]).await;
     lost_reply_applies_the_request(&emu, client_trusting(&[ca.cert_pem()])).await;
 }
 
@@ -187,12 +155,7 @@ async fn lose_reply_over_https() {
 async fn https_with_the_generated_ca_only() {
     let ca = TestCa::generate("harbor test ca").unwrap();
     let other = TestCa::generate("someone else").unwrap();
-    let identity = ca.issue_server(&["127.0.0.1", "localhost"]).unwrap();
-    let emu = start_with(EmulatorConfig {
-        tls: Some(identity),
-        ..EmulatorConfig::default()
-    })
-    .await;
+    let emu = start_https(&ca, &["127.0.0.1", "localhost"]).await;
     assert!(emu.base_url().starts_with("https://127.0.0.1:"));
 
     let dir = tempfile::tempdir().unwrap();

@@ -121,8 +121,12 @@ pub struct Api {
 
 impl Api {
     pub fn new(emulator: &Emulator) -> Self {
+        Self::with_client(emulator, client())
+    }
+
+    pub fn with_client(emulator: &Emulator, client: Client) -> Self {
         Self {
-            client: client(),
+            client,
             base: emulator.base_url(),
         }
     }
@@ -144,19 +148,47 @@ impl Api {
         self.request(Who::Admin, method, path)
     }
 
-    /// Sends a request without a body and reads the reply.
-    pub async fn call(&self, who: Who, method: Method, path: &str) -> Reply {
-        self.request(who, method, path).reply().await
+    /// Sends a request without a body and reads the reply. The request is built at
+    /// once, so the future borrows nothing.
+    pub fn call(
+        &self,
+        who: Who,
+        method: Method,
+        path: &str,
+    ) -> impl Future<Output = Reply> + use<> {
+        self.request(who, method, path).reply()
     }
 
-    /// Sends a request without a body; returns only the status.
-    pub async fn status(&self, who: Who, method: Method, path: &str) -> u16 {
-        self.call(who, method, path).await.status
+    /// Like [`Api::call`], with `X-Is-Resource-Name: true`.
+    pub fn call_by_name(
+        &self,
+        who: Who,
+        method: Method,
+        path: &str,
+    ) -> impl Future<Output = Reply> + use<> {
+        self.request(who, method, path).by_name().reply()
+    }
+
+    /// Sends a request without a body; only the status.
+    pub fn status(
+        &self,
+        who: Who,
+        method: Method,
+        path: &str,
+    ) -> impl Future<Output = u16> + use<> {
+        let reply = self.call(who, method, path);
+        async move { reply.await.status }
     }
 
     /// Sends `body` as JSON and reads the reply.
-    pub async fn send_json(&self, who: Who, method: Method, path: &str, body: &Value) -> Reply {
-        self.request(who, method, path).json(body).reply().await
+    pub fn send_json(
+        &self,
+        who: Who,
+        method: Method,
+        path: &str,
+        body: &Value,
+    ) -> impl Future<Output = Reply> + use<> {
+        self.request(who, method, path).json(body).reply()
     }
 
     /// Creates a project through the API as admin; returns the Location header.
@@ -178,4 +210,13 @@ pub fn code(body: &Value) -> &str {
 
 pub fn message(body: &Value) -> &str {
     body["errors"][0]["message"].as_str().unwrap_or_default()
+}
+
+/// The string `key` of every element of a JSON array, in order.
+pub fn pluck(list: &Value, key: &str) -> Vec<String> {
+    list.as_array()
+        .unwrap()
+        .iter()
+        .map(|item| item[key].as_str().unwrap().to_owned())
+        .collect()
 }

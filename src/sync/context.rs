@@ -1,0 +1,145 @@
+//! What every reconcile needs: the clients, the options, the caches and the event recorder.
+
+use k8s_openapi::api::core::v1::Namespace as KubeNamespace;
+use kube::api::{Api, PostParams};
+use kube::runtime::events::{Event, EventType, Recorder};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Resource, ResourceExt};
+use tokio::sync::{OnceCell, mpsc};
+
+use super::SyncOptions;
+use super::error::Result;
+use crate::harbor::{ChartBackend, HarborClient};
+use crate::resources::{RegistryNamespace, Repository};
+
+/// Label on the Kubernetes namespaces the daemon creates (and so may delete).
+pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "harbor-bridge");
+/// Label on resources created from what Harbor holds (a push or a resync), as opposed to by
+/// a user; only those are removed when Harbor no longer has the object.
+pub const ORIGIN_LABEL: (&str, &str) = ("registry.tkestack.io/origin", "harbor");
+
+pub struct Context {
+    pub kube: kube::Client,
+    pub harbor: HarborClient,
+    pub options: SyncOptions,
+    pub recorder: Recorder,
+    /// The controllers' caches of all registry Namespaces and Repositories.
+    pub namespaces: Store<RegistryNamespace>,
+    pub repositories: Store<Repository>,
+    /// Ask for a reconcile without writing to the object (webhooks use these).
+    pub namespace_triggers: mpsc::Sender<ObjectRef<RegistryNamespace>>,
+    pub repository_triggers: mpsc::Sender<ObjectRef<Repository>>,
+    chart_backend: OnceCell<ChartBackend>,
+}
+
+impl Context {
+    pub fn new(
+        kube: kube::Client,
+        harbor: HarborClient,
+        options: SyncOptions,
+        recorder: Recorder,
+        stores: (Store<RegistryNamespace>, Store<Repository>),
+        triggers: (
+            mpsc::Sender<ObjectRef<RegistryNamespace>>,
+            mpsc::Sender<ObjectRef<Repository>>,
+        ),
+    ) -> Self {
+        Self {
+            kube,
+            harbor,
+            options,
+            recorder,
+            namespaces: stores.0,
+            repositories: stores.1,
+            namespace_triggers: triggers.0,
+            repository_triggers: triggers.1,
+            chart_backend: OnceCell::new(),
+        }
+    }
+
+    /// Whether Harbor keeps ChartMuseum charts, asked once (Harbor cannot change it while running).
+    pub async fn chart_backend(&self) -> Result<ChartBackend> {
+        let backend = self
+            .chart_backend
+            .get_or_try_init(|| async {
+                Ok::<_, crate::harbor::Error>(self.harbor.system_info().await?.chart_backend())
+            })
+            .await?;
+        Ok(*backend)
+    }
+
+    /// Publishes a Kubernetes Event on `object`. A failure to publish is logged, never fatal.
+    pub async fn event<K>(
+        &self,
+        object: &K,
+        warning: bool,
+        reason: &str,
+        action: &str,
+        note: String,
+    ) where
+        K: Resource<DynamicType = ()>,
+    {
+        let event = Event {
+            type_: if warning {
+                EventType::Warning
+            } else {
+                EventType::Normal
+            },
+            reason: reason.to_owned(),
+            note: Some(note),
+            action: action.to_owned(),
+            secondary: None,
+        };
+        if let Err(error) = self.recorder.publish(&event, &object.object_ref(&())).await {
+            tracing::warn!(%error, object = %object.name_any(), reason, "could not publish a Kubernetes event");
+        }
+    }
+
+    /// The registry Namespace that owns the Kubernetes namespace `namespace` (same name).
+    pub fn namespace_named(&self, namespace: &str) -> Option<std::sync::Arc<RegistryNamespace>> {
+        self.namespaces.get(&ObjectRef::new(namespace))
+    }
+
+    /// Ensures the Kubernetes namespace that holds a registry Namespace's `Repository` resources.
+    /// One the daemon creates is labelled as its own, so that it is removed with its parent.
+    pub async fn ensure_kube_namespace(&self, name: &str) -> Result<()> {
+        let api: Api<KubeNamespace> = Api::all(self.kube.clone());
+        if api.get_opt(name).await?.is_some() {
+            return Ok(());
+        }
+        let mut namespace = KubeNamespace::default();
+        namespace.metadata.name = Some(name.to_owned());
+        namespace.metadata.labels =
+            Some([(MANAGED_BY.0.to_owned(), MANAGED_BY.1.to_owned())].into());
+        match api.create(&PostParams::default(), &namespace).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 409 => Ok(()),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Deletes a Kubernetes namespace only if the daemon created it; returns whether it did.
+    pub async fn delete_kube_namespace_if_ours(&self, name: &str) -> Result<bool> {
+        let api: Api<KubeNamespace> = Api::all(self.kube.clone());
+        let Some(namespace) = api.get_opt(name).await? else {
+            return Ok(false);
+        };
+        if namespace.labels().get(MANAGED_BY.0).map(String::as_str) != Some(MANAGED_BY.1) {
+            return Ok(false);
+        }
+        match api.delete(name, &Default::default()).await {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(true),
+            Err(err) => Err(err.into()),
+        }
+    }
+
+    /// Whether a Kubernetes namespace is gone or being deleted.
+    pub async fn kube_namespace_terminating(&self, name: &str) -> Result<bool> {
+        let api: Api<KubeNamespace> = Api::all(self.kube.clone());
+        Ok(api
+            .get_opt(name)
+            .await?
+            .is_none_or(|ns| ns.metadata.deletion_timestamp.is_some()))
+    }
+}

@@ -1,0 +1,175 @@
+//! Controllers: make Harbor match the registry resources, and the resources match Harbor.
+//!
+//! - [`namespace`]: registry `Namespace` → Harbor project, and its `Repository` resources.
+//! - [`repository`]: `Repository` → Harbor repository (status mirrors tags and pulls).
+//! - [`tenant_namespaces`]: labelled Kubernetes namespaces → registry `Namespace`.
+//! - [`harbor_events`]: Harbor webhooks → reconciles.
+//! - [`project`] and [`purge`]: the Harbor project logic shared by project-owning kinds;
+//!   [`plan`]: the pure decisions behind it.
+
+pub mod context;
+pub mod error;
+pub mod harbor_events;
+pub mod namespace;
+pub mod plan;
+pub mod project;
+pub mod purge;
+pub mod repository;
+pub mod status;
+pub mod tenant_namespaces;
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::{FutureExt, StreamExt};
+use k8s_openapi::api::core::v1::Namespace as KubeNamespace;
+use kube::api::Api;
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::watcher;
+use secrecy::SecretString;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use url::Url;
+
+use crate::harbor::HarborClient;
+use crate::harbor::events::HarborEvent;
+use crate::resources::{RegistryNamespace, Repository};
+pub use context::Context;
+pub use error::Error;
+
+/// The daemon's finalizer, in `metadata.finalizers` (TKEStack's `spec.finalizers` is left alone).
+pub const FINALIZER: &str = "registry.tkestack.io/harbor-bridge";
+/// Name under which the daemon writes Events.
+pub const CONTROLLER_NAME: &str = "harbor-bridge";
+
+/// How the controllers behave; built from the configuration.
+#[derive(Clone, Debug)]
+pub struct SyncOptions {
+    /// Take over a Harbor project that exists but was not created for the resource.
+    pub adopt_existing_projects: bool,
+    /// How often every resource is compared with Harbor, to heal missed webhooks and drift.
+    pub resync_interval: Duration,
+    /// How soon a failed reconcile is tried again.
+    pub retry_interval: Duration,
+    /// Repository deletions in flight while emptying one project.
+    pub delete_concurrency: usize,
+    /// Label on a Kubernetes namespace naming its tenant; such namespaces get a registry Namespace.
+    pub tenant_label: String,
+    /// Optional label selector: namespaces matching it are synced even without the tenant label,
+    /// under `default_tenant`.
+    pub namespace_selector: Option<String>,
+    pub default_tenant: Option<String>,
+    /// Where Harbor should post events; when set, each project gets the daemon's webhook policy.
+    pub webhook_policy: Option<WebhookPolicyTarget>,
+}
+
+/// The webhook policy the daemon installs on the projects it manages.
+#[derive(Clone, Debug)]
+pub struct WebhookPolicyTarget {
+    pub callback_url: Url,
+    /// Sent by Harbor verbatim as the `Authorization` header.
+    pub auth_header: SecretString,
+    /// `Default` or `CloudEvents` (Harbor ≥ 2.8 only; older versions ignore it).
+    pub payload_format: Option<String>,
+}
+
+impl Default for SyncOptions {
+    fn default() -> Self {
+        Self {
+            adopt_existing_projects: false,
+            resync_interval: Duration::from_secs(300),
+            retry_interval: Duration::from_secs(10),
+            delete_concurrency: 8,
+            tenant_label: "registry.tkestack.io/tenant".to_owned(),
+            namespace_selector: None,
+            default_tenant: None,
+            webhook_policy: None,
+        }
+    }
+}
+
+/// Runs every controller, and applies Harbor's webhook events, until `shutdown` completes.
+/// In-flight reconciles finish first (kube-runtime's graceful shutdown).
+pub async fn run(
+    kube: kube::Client,
+    harbor: HarborClient,
+    options: SyncOptions,
+    events: mpsc::Receiver<HarborEvent>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) {
+    let shutdown = shutdown.shared();
+    let reporter = Reporter {
+        controller: CONTROLLER_NAME.to_owned(),
+        instance: std::env::var("POD_NAME").ok(),
+    };
+    let recorder = Recorder::new(kube.clone(), reporter);
+    let (namespace_triggers, namespace_requests) = mpsc::channel(1024);
+    let (repository_triggers, repository_requests) = mpsc::channel(1024);
+    let namespaces = Controller::new(
+        Api::<RegistryNamespace>::all(kube.clone()),
+        watcher::Config::default(),
+    )
+    .reconcile_on(ReceiverStream::new(namespace_requests))
+    .graceful_shutdown_on(shutdown.clone());
+    let repositories = Controller::new(
+        Api::<Repository>::all(kube.clone()),
+        watcher::Config::default(),
+    )
+    .reconcile_on(ReceiverStream::new(repository_requests))
+    .graceful_shutdown_on(shutdown.clone());
+    let tenant_selectors: Vec<String> = std::iter::once(options.tenant_label.clone())
+        .chain(options.namespace_selector.clone())
+        .collect();
+    let ctx = Arc::new(Context::new(
+        kube.clone(),
+        harbor,
+        options,
+        recorder,
+        (namespaces.store(), repositories.store()),
+        (namespace_triggers, repository_triggers),
+    ));
+    let tenants = futures::future::join_all(tenant_selectors.into_iter().map(|selector| {
+        Controller::new(
+            Api::<KubeNamespace>::all(kube.clone()),
+            watcher::Config::default().labels(&selector),
+        )
+        .graceful_shutdown_on(shutdown.clone())
+        .run(tenant_namespaces::reconcile, retry_later, ctx.clone())
+        .for_each(log_outcome)
+    }));
+    let webhooks = async {
+        tokio::select! {
+            () = harbor_events::consume(events, ctx.clone()) => {}
+            () = shutdown.clone() => {}
+        }
+    };
+    tokio::join!(
+        namespaces
+            .run(namespace::reconcile, retry_later, ctx.clone())
+            .for_each(log_outcome),
+        repositories
+            .run(repository::reconcile, retry_later, ctx.clone())
+            .for_each(log_outcome),
+        tenants,
+        webhooks,
+    );
+    tracing::info!("controllers stopped");
+}
+
+/// A failed reconcile (already recorded on the resource) is retried after `retryInterval`.
+fn retry_later<K>(_: Arc<K>, _: &Error, ctx: Arc<Context>) -> Action {
+    Action::requeue(ctx.options.retry_interval)
+}
+
+async fn log_outcome<K, E>(outcome: Result<(kube::runtime::reflector::ObjectRef<K>, Action), E>)
+where
+    K: kube::Resource + std::fmt::Debug,
+    E: std::fmt::Display,
+{
+    match outcome {
+        Ok((object, _)) => tracing::trace!(%object, "reconciled"),
+        Err(error) => tracing::debug!(%error, "controller error"),
+    }
+}

@@ -1,0 +1,438 @@
+//! The Harbor project behind a `Namespace` (and, later, a `ChartGroup`): bind, create, correct,
+//! refuse safely, and release on deletion. Decisions come from [`super::plan`]; this is the I/O.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use kube::api::Api;
+use kube::runtime::controller::Action;
+use kube::runtime::reflector::Store;
+use kube::{Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::context::Context;
+use super::error::Result;
+use super::plan::{self, Candidate, ProjectPlan};
+use super::purge;
+use super::status;
+use crate::harbor::{Created, Deleted, WebhookPolicy, WebhookTarget};
+use crate::resources::status::ready_condition;
+use crate::resources::{NameError, ProjectBinding, ProjectName, SyncStatus};
+
+/// Name of the webhook policy the daemon installs (and removes) on its projects.
+pub const WEBHOOK_POLICY_NAME: &str = "harbor-bridge";
+/// Condition recording that the webhook policy is installed, so a resync need not list policies.
+const WEBHOOK_CONDITION: &str = "WebhookPolicy";
+
+/// A cluster-scoped resource that owns one Harbor project.
+pub trait ProjectOwner:
+    Resource<DynamicType = (), Scope = kube::core::ClusterResourceScope>
+    + Clone
+    + Debug
+    + DeserializeOwned
+    + Serialize
+    + Send
+    + Sync
+    + 'static
+{
+    type Status: Clone + Default + PartialEq + Serialize + Send + Sync;
+
+    fn project_name(&self) -> Result<ProjectName, NameError>;
+    fn public(&self) -> bool;
+    fn orphan_on_delete(&self) -> bool;
+    fn status(&self) -> Option<&Self::Status>;
+    fn sync(status: &Self::Status) -> &SyncStatus;
+    fn sync_mut(status: &mut Self::Status) -> &mut SyncStatus;
+    /// The cache of every resource of this kind, to find two mapping to one project.
+    fn store(ctx: &Context) -> &Store<Self>;
+}
+
+fn api<K: ProjectOwner>(ctx: &Context) -> Api<K> {
+    Api::all(ctx.kube.clone())
+}
+
+fn claim<K: ProjectOwner>(object: &K) -> Option<ProjectBinding> {
+    object
+        .status()
+        .and_then(|s| K::sync(s).harbor_project.clone())
+}
+
+/// The outcome of [`ensure`].
+pub enum Ensured {
+    /// The project exists and is this resource's.
+    Bound {
+        project: ProjectName,
+        id: i64,
+        created: bool,
+    },
+    /// Nothing was written to Harbor; status and an Event say why.
+    Refused(Action),
+}
+
+/// Makes sure the resource's project exists, is bound to it, and has the right visibility.
+pub async fn ensure<K: ProjectOwner>(ctx: &Context, object: &K) -> Result<Ensured> {
+    let project = match object.project_name() {
+        Ok(project) => project,
+        Err(err) => {
+            return refuse(ctx, object, err.reason(), err.to_string())
+                .await
+                .map(Ensured::Refused);
+        }
+    };
+    if let Some(owner) = rival_owner(ctx, object, &project) {
+        let message = format!(
+            "Harbor project {project} is already bound to {} {owner}; two resources cannot share one project",
+            K::kind(&())
+        );
+        return refuse(ctx, object, "ProjectConflict", message)
+            .await
+            .map(Ensured::Refused);
+    }
+    let claim = claim(object);
+    let found = ctx.harbor.get_project(project.as_str()).await?;
+    match plan::plan_project(
+        project.as_str(),
+        claim.as_ref(),
+        found.as_ref(),
+        object.public(),
+        ctx.options.adopt_existing_projects,
+    ) {
+        ProjectPlan::Refuse { reason, message } => refuse(ctx, object, reason, message)
+            .await
+            .map(Ensured::Refused),
+        ProjectPlan::Keep {
+            id,
+            set_public,
+            adopted,
+        } => {
+            if let Some(public) = set_public {
+                ctx.harbor
+                    .set_project_public(project.as_str(), public)
+                    .await?;
+                let note = format!("Set Harbor project {project} {}", visibility(public));
+                tracing::info!(object = %object.name_any(), %project, public, "corrected project visibility");
+                ctx.event(object, false, "VisibilityCorrected", "UpdateProject", note)
+                    .await;
+            }
+            if adopted {
+                let note = format!("Adopted the existing Harbor project {project} (id {id})");
+                ctx.event(object, false, "Adopted", "AdoptProject", note)
+                    .await;
+            }
+            Ok(Ensured::Bound {
+                project,
+                id,
+                created: false,
+            })
+        }
+        ProjectPlan::Create => create(ctx, object, project).await,
+    }
+}
+
+async fn create<K: ProjectOwner>(
+    ctx: &Context,
+    object: &K,
+    project: ProjectName,
+) -> Result<Ensured> {
+    // The claim goes to status before Harbor is asked, so that a crash after Harbor's 201 is
+    // recognised as this resource's own project when the daemon comes back.
+    let pending = ProjectBinding {
+        name: project.to_string(),
+        id: None,
+    };
+    set_binding(ctx, object, Some(pending)).await?;
+    let public = object.public();
+    let id = match ctx.harbor.create_project(project.as_str(), public).await {
+        Ok(Created::Created { id: Some(id) } | Created::SettledAfterLostReply { id }) => id,
+        Ok(Created::Created { id: None }) => {
+            match ctx.harbor.get_project(project.as_str()).await? {
+                Some(found) => found.project_id,
+                None => {
+                    return Err(crate::harbor::Error::protocol(
+                        "create project",
+                        "created, but not found",
+                    )
+                    .into());
+                }
+            }
+        }
+        Err(err) if err.is_conflict() => {
+            // Someone else created it between our check and our create: not ours.
+            set_binding(ctx, object, None).await?;
+            let message = format!(
+                "Harbor project {project} was created by someone else just before harbor-bridge; \
+                 delete it in Harbor or set sync.adoptExistingProjects to take it over"
+            );
+            return refuse(ctx, object, "ProjectExists", message)
+                .await
+                .map(Ensured::Refused);
+        }
+        Err(err) => return Err(err.into()),
+    };
+    tracing::info!(object = %object.name_any(), %project, id, public, "created Harbor project");
+    let note = format!(
+        "Created Harbor project {project} (id {id}, {})",
+        visibility(public)
+    );
+    ctx.event(object, false, "ProjectCreated", "CreateProject", note)
+        .await;
+    Ok(Ensured::Bound {
+        project,
+        id,
+        created: true,
+    })
+}
+
+/// Installs the daemon's webhook policy when the project is new or the status does not record it.
+pub async fn ensure_webhook_policy<K: ProjectOwner>(
+    ctx: &Context,
+    object: &K,
+    project: &ProjectName,
+    created: bool,
+    status: &mut K::Status,
+) -> Result<()> {
+    let Some(target) = &ctx.options.webhook_policy else {
+        return Ok(());
+    };
+    let recorded = K::sync(status)
+        .conditions
+        .iter()
+        .any(|c| c.type_ == WEBHOOK_CONDITION && c.status == "True");
+    if recorded && !created {
+        return Ok(());
+    }
+    let existing = ctx.harbor.list_webhook_policies(project.as_str()).await?;
+    if !existing.iter().any(|p| p.name == WEBHOOK_POLICY_NAME) {
+        let policy = WebhookPolicy {
+            id: None,
+            name: WEBHOOK_POLICY_NAME.to_owned(),
+            description: "Reports pushes and deletions to harbor-bridge".to_owned(),
+            enabled: true,
+            event_types: vec!["PUSH_ARTIFACT".to_owned(), "DELETE_ARTIFACT".to_owned()],
+            targets: vec![WebhookTarget {
+                target_type: "http".to_owned(),
+                address: target.callback_url.to_string(),
+                auth_header: Some(
+                    secrecy::ExposeSecret::expose_secret(&target.auth_header).to_owned(),
+                ),
+                skip_cert_verify: false,
+                payload_format: target.payload_format.clone(),
+            }],
+        };
+        match ctx
+            .harbor
+            .create_webhook_policy(project.as_str(), &policy)
+            .await
+        {
+            Ok(()) => {
+                let note = format!(
+                    "Installed webhook policy {WEBHOOK_POLICY_NAME} on Harbor project {project}"
+                );
+                ctx.event(
+                    object,
+                    false,
+                    "WebhookInstalled",
+                    "CreateWebhookPolicy",
+                    note,
+                )
+                .await;
+            }
+            Err(err) if err.is_conflict() => {}
+            Err(err) => return Err(err.into()),
+        }
+    }
+    let mut condition = ready_condition(
+        true,
+        "Installed",
+        format!("policy {WEBHOOK_POLICY_NAME}"),
+        None,
+    );
+    condition.type_ = WEBHOOK_CONDITION.to_owned();
+    K::sync_mut(status).set_condition(condition);
+    Ok(())
+}
+
+/// Marks the resource Ready, bound to `project`, writing status only when something changed.
+pub async fn write_ready<K: ProjectOwner>(
+    ctx: &Context,
+    object: &K,
+    mut status: K::Status,
+    project: &ProjectName,
+    id: i64,
+) -> Result<()> {
+    let sync = K::sync_mut(&mut status);
+    sync.harbor_project = Some(ProjectBinding {
+        name: project.to_string(),
+        id: Some(id),
+    });
+    sync.observed_generation = object.meta().generation;
+    sync.set_condition(ready_condition(
+        true,
+        "Synced",
+        format!("Harbor project {project} (id {id}) matches the resource"),
+        object.meta().generation,
+    ));
+    status::write(&api::<K>(ctx), object, object.status(), &status).await?;
+    Ok(())
+}
+
+/// Sets `Ready=False` with the reason, without touching Harbor; publishes a Warning event when
+/// the reason or message is new.
+pub async fn refuse<K: ProjectOwner>(
+    ctx: &Context,
+    object: &K,
+    reason: &str,
+    message: String,
+) -> Result<Action> {
+    let wrote = write_not_ready(ctx, object, reason, &message).await?;
+    if wrote {
+        tracing::warn!(object = %object.name_any(), reason, %message, "resource refused");
+        ctx.event(object, true, reason, "Validate", message).await;
+    }
+    Ok(Action::requeue(plan::jittered(
+        ctx.options.resync_interval,
+        &object.name_any(),
+    )))
+}
+
+/// Records `Ready=False` (e.g. after a failed Harbor call). Returns whether status changed.
+pub async fn write_not_ready<K: ProjectOwner>(
+    ctx: &Context,
+    object: &K,
+    reason: &str,
+    message: &str,
+) -> Result<bool> {
+    let mut status = object.status().cloned().unwrap_or_default();
+    let sync = K::sync_mut(&mut status);
+    sync.observed_generation = object.meta().generation;
+    sync.set_condition(ready_condition(
+        false,
+        reason,
+        message,
+        object.meta().generation,
+    ));
+    status::write(&api::<K>(ctx), object, object.status(), &status).await
+}
+
+async fn set_binding<K: ProjectOwner>(
+    ctx: &Context,
+    object: &K,
+    binding: Option<ProjectBinding>,
+) -> Result<()> {
+    let mut status = object.status().cloned().unwrap_or_default();
+    K::sync_mut(&mut status).harbor_project = binding;
+    status::write(&api::<K>(ctx), object, object.status(), &status).await?;
+    Ok(())
+}
+
+/// Another resource of the same kind that maps to `project` and wins it, if any.
+fn rival_owner<K: ProjectOwner>(
+    ctx: &Context,
+    object: &K,
+    project: &ProjectName,
+) -> Option<String> {
+    let candidates: Vec<Candidate> = K::store(ctx)
+        .state()
+        .iter()
+        .filter(|other| {
+            other.meta().deletion_timestamp.is_none() || other.name_any() == object.name_any()
+        })
+        .filter(|other| other.project_name().is_ok_and(|p| p == *project))
+        .map(|other| candidate(other.as_ref(), project))
+        .chain(std::iter::once(candidate(object, project)))
+        .collect::<std::collections::BTreeMap<_, _>>()
+        .into_values()
+        .collect();
+    let owner = plan::project_owner(&candidates)?;
+    (owner.name != object.name_any()).then(|| owner.name.clone())
+}
+
+fn candidate<K: ProjectOwner>(object: &K, project: &ProjectName) -> (String, Candidate) {
+    let bound = claim(object).is_some_and(|c| c.name == project.as_str());
+    let created = object
+        .meta()
+        .creation_timestamp
+        .as_ref()
+        .map(|t| t.0.to_string())
+        .unwrap_or_default();
+    let name = object.name_any();
+    (
+        name.clone(),
+        Candidate {
+            name,
+            created,
+            bound,
+        },
+    )
+}
+
+/// Deletion: empty and delete the project bound to this resource (never another), unless the
+/// policy says Orphan. Errors keep the finalizer; the caller records them in status.
+pub async fn release<K: ProjectOwner>(ctx: &Context, object: &K) -> Result<()> {
+    let name = object.name_any();
+    let Some(binding) = claim(object) else {
+        tracing::info!(object = %name, "never bound to a Harbor project; nothing to delete in Harbor");
+        return Ok(());
+    };
+    let project = binding.name.as_str();
+    if object.orphan_on_delete() {
+        let note =
+            format!("deletionPolicy is Orphan: Harbor project {project} and its content are kept");
+        ctx.event(object, false, "ProjectOrphaned", "DeleteProject", note)
+            .await;
+        return Ok(());
+    }
+    let Some(found) = ctx.harbor.get_project(project).await? else {
+        tracing::info!(object = %name, project, "Harbor project already gone");
+        return Ok(());
+    };
+    if !plan::may_delete_project(project, Some(&binding), &found) {
+        let note = format!(
+            "Harbor project {project} (id {}) is not the one bound to this resource; it is left in Harbor",
+            found.project_id
+        );
+        ctx.event(object, true, "ProjectNotOwned", "DeleteProject", note)
+            .await;
+        return Ok(());
+    }
+    write_not_ready(
+        ctx,
+        object,
+        "Deleting",
+        &format!("emptying and deleting Harbor project {project}"),
+    )
+    .await?;
+    let backend = ctx.chart_backend().await?;
+    let purged = purge::empty_project(
+        &ctx.harbor,
+        project,
+        backend,
+        ctx.options.delete_concurrency,
+    )
+    .await?;
+    purge::remove_webhook_policies(&ctx.harbor, project, WEBHOOK_POLICY_NAME).await?;
+    let outcome = ctx.harbor.delete_project(project).await?;
+    tracing::info!(object = %name, project, repositories = purged.repositories, charts = purged.charts, ?outcome, "deleted Harbor project");
+    if outcome == Deleted::Deleted {
+        let note = format!(
+            "Deleted Harbor project {project} after removing {} repositories and {} charts",
+            purged.repositories, purged.charts
+        );
+        ctx.event(object, false, "ProjectDeleted", "DeleteProject", note)
+            .await;
+    }
+    Ok(())
+}
+
+fn visibility(public: bool) -> &'static str {
+    if public { "public" } else { "private" }
+}
+
+/// All resources of a kind in the cache, for callers that look one up by its project.
+pub fn bound_to<K: ProjectOwner>(ctx: &Context, project: &str) -> Option<Arc<K>> {
+    K::store(ctx)
+        .state()
+        .into_iter()
+        .find(|o| claim(o.as_ref()).is_some_and(|c| c.name == project && c.id.is_some()))
+}
