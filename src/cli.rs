@@ -7,10 +7,7 @@ use anyhow::Context as _;
 use clap::{Parser, Subcommand};
 
 use crate::config::{EnvSecrets, FileConfig, Overrides, Settings};
-use crate::harbor::HarborClient;
-use futures::FutureExt;
-
-use crate::{check, resources, server, sync, telemetry};
+use crate::{check, daemon, resources, telemetry};
 
 const ABOUT: &str = "Keeps Harbor in step with TKEStack-style registry resources in Kubernetes.";
 const LONG_ABOUT: &str = "\
@@ -50,6 +47,14 @@ pub enum Command {
     Check(Target),
     /// Print the CustomResourceDefinitions as YAML, for `kubectl apply -f -`
     Crds,
+    /// Run the real daemon on the embedded Harbor emulator and API stand-in, play a short
+    /// scenario (tenants, pushes, deletions) and print what happens on both sides
+    #[cfg(feature = "embedded")]
+    Demo {
+        /// Harbor version the embedded emulator imitates
+        #[arg(long, value_enum, default_value_t = EmbeddedHarbor::V2_8)]
+        embedded_harbor: EmbeddedHarbor,
+    },
 }
 
 /// Where the daemon finds Harbor and Kubernetes.
@@ -104,9 +109,30 @@ async fn dispatch(cli: Cli) -> anyhow::Result<ExitCode> {
             print!("{}", resources::crds_yaml());
             Ok(ExitCode::SUCCESS)
         }
+        #[cfg(feature = "embedded")]
+        Command::Demo { embedded_harbor } => {
+            let mut overrides = overrides;
+            // Quiet logs and a quick resync, so the story is readable and short.
+            overrides
+                .log_level
+                .get_or_insert_with(|| "error".to_owned());
+            overrides
+                .sync_resync_interval
+                .get_or_insert(jiff::SignedDuration::from_secs(5));
+            let target = Target {
+                embedded: true,
+                embedded_harbor,
+            };
+            let env = Environment::prepare(config, overrides, &target).await?;
+            let kube = env.kube.map_err(anyhow::Error::msg)?;
+            let embedded = env.embedded.context("the embedded stand-ins")?;
+            crate::demo::run(&embedded, env.settings, kube).await?;
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Check(target) => {
             let env = Environment::prepare(config, overrides, &target).await?;
-            let findings = check::probe(&env.settings.harbor, env.kube.clone(), &crd_names()).await;
+            let findings =
+                check::probe(&env.settings.harbor, env.kube.clone(), &daemon::crd_names()).await;
             let report = findings.report();
             print!("{report}");
             Ok(if report.ok() {
@@ -127,7 +153,7 @@ struct Environment {
     settings: Settings,
     kube: Result<kube::Client, String>,
     #[cfg(feature = "embedded")]
-    _embedded: Option<crate::embedded::Embedded>,
+    embedded: Option<crate::embedded::Embedded>,
 }
 
 impl Environment {
@@ -168,7 +194,7 @@ impl Environment {
             settings,
             kube,
             #[cfg(feature = "embedded")]
-            _embedded: embedded,
+            embedded,
         })
     }
 }
@@ -181,77 +207,12 @@ async fn connect_kube() -> Result<kube::Client, String> {
 }
 
 async fn run(env: Environment) -> anyhow::Result<ExitCode> {
-    let settings = env.settings;
-    let harbor = HarborClient::new(&settings.harbor).context("building the Harbor client")?;
     let kube = env
         .kube
         .map_err(anyhow::Error::msg)
         .context("connecting to Kubernetes")?;
-    let names = crd_names();
-    let findings = check::probe(&settings.harbor, Ok(kube.clone()), &names).await;
-    if let Ok(crds) = &findings.crds
-        && let Some((missing, _)) = crds.iter().find(|(_, installed)| !installed)
-    {
-        anyhow::bail!(
-            "the CRD {missing} is not installed; install the CRDs with `harbor-bridge crds | kubectl apply -f -`"
-        );
-    }
-    let report = findings.report();
-    for (key, value) in &report.facts {
-        tracing::info!("{key}: {value}");
-    }
-    for problem in &report.problems {
-        tracing::warn!("{problem} The controllers keep retrying.");
-    }
-
-    let shutdown = shutdown_signal().shared();
-    let (events, received) = tokio::sync::mpsc::channel(1024);
-    let server = match &settings.webhook {
-        Some(webhook) => {
-            let listener = tokio::net::TcpListener::bind(settings.listen)
-                .await
-                .with_context(|| format!("listening on {} (server.listen)", settings.listen))?;
-            tracing::info!(address = %settings.listen, path = %webhook.path, "receiving Harbor webhooks");
-            let receiver = server::WebhookReceiver {
-                secret: webhook.auth_header.clone(),
-                max_body_bytes: webhook.max_body_bytes,
-                events,
-            };
-            let router = server::router(&webhook.path, receiver);
-            Some(tokio::spawn(server::serve(
-                listener,
-                router,
-                shutdown.clone(),
-            )))
-        }
-        None => {
-            tracing::info!(
-                "no webhook secret configured: Harbor events are not received; the periodic resync keeps the platform up to date"
-            );
-            drop(events);
-            None
-        }
-    };
-    tracing::info!(
-        harbor = harbor.base_url(),
-        "harbor-bridge is running; press Ctrl-C to stop"
-    );
-    sync::run(kube, harbor, settings.sync, received, shutdown).await;
-    if let Some(server) = server {
-        server
-            .await
-            .context("webhook server task")?
-            .context("webhook server")?;
-    }
-    tracing::info!("stopped");
+    daemon::run(env.settings, kube, shutdown_signal()).await?;
     Ok(ExitCode::SUCCESS)
-}
-
-fn crd_names() -> Vec<String> {
-    resources::crds()
-        .iter()
-        .filter_map(|crd| crd.metadata.name.clone())
-        .collect()
 }
 
 /// Resolves on SIGTERM (Kubernetes stopping the pod) or Ctrl-C.

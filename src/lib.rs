@@ -1,13 +1,18 @@
 //! harbor-bridge: keeps Harbor in step with TKEStack-style registry resources held in Kubernetes.
 //!
-//! - [`harbor`]: the Harbor REST client (TLS trust, retries, limits, paging, classified errors).
+//! - [`harbor`]: the Harbor REST client (TLS trust, retries, limits, paging, classified errors)
+//!   and Harbor's webhook payloads.
 //! - [`resources`]: the `registry.tkestack.io/v1` custom resources and Harbor name rules.
-//! - [`config`]: settings from file, environment and flags.
-//! - [`check`], [`cli`]: the `check` command and the command line.
+//! - [`sync`]: the controllers, with their pure decisions in [`sync::plan`].
+//! - [`server`]: the HTTP server (Harbor webhook receiver).
+//! - [`daemon`]: the main job that ties them together; [`config`], [`check`], [`cli`] around it.
 
 pub mod check;
 pub mod cli;
 pub mod config;
+pub mod daemon;
+#[cfg(feature = "embedded")]
+pub mod demo;
 #[cfg(feature = "embedded")]
 pub mod embedded;
 pub mod harbor;

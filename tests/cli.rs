@@ -219,3 +219,23 @@ async fn help_explains_the_commands() {
         assert!(out.contains(needle), "--help lacks {needle}: {out}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_demo_plays_its_scenario_on_both_harbor_generations() {
+    for version in ["2.7", "2.8"] {
+        let output = harbor_bridge(&["demo", "--embedded-harbor", version], &[]).await;
+        let out = text(&output);
+        assert!(output.status.success(), "{version}: {out}");
+        for needle in [
+            "acme-image-web",
+            "v1@sha256:",
+            "v2@sha256:",
+            "invalid character 'B'",
+            "the Namespace team-blue and its project to be deleted",
+            "==> Done",
+        ] {
+            assert!(out.contains(needle), "{version}: no {needle:?} in {out}");
+        }
+        assert!(!out.contains("panicked"), "{out}");
+    }
+}
