@@ -179,10 +179,23 @@ async fn a_namespace_gets_its_project_and_keeps_it_in_step() {
     })
     .await;
 
-    // Steady state writes nothing to Harbor.
+    // Steady state writes nothing, to Harbor or to Kubernetes.
     harbor.emulator.clear_calls();
+    platform.api.clear_requests();
     tokio::time::sleep(Duration::from_secs(4)).await;
     assert_eq!(harbor_writes(&harbor, "/api/"), Vec::<String>::new());
+    let kube_writes: Vec<String> = platform
+        .api
+        .requests()
+        .into_iter()
+        .filter(|r| r.is_write())
+        .map(|r| format!("{} {}", r.method, r.path))
+        .collect();
+    assert_eq!(
+        kube_writes,
+        Vec::<String>::new(),
+        "steady state wrote to Kubernetes"
+    );
     daemon.stop().await;
 }
 
@@ -727,6 +740,125 @@ async fn a_labelled_kubernetes_namespace_gets_a_project_and_takes_it_along_when_
     assert!(
         harbor.emulator.project("default-image-team-a").is_none(),
         "project deleted with the namespace"
+    );
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_between_harbors_201_and_the_status_write_is_not_a_conflict() {
+    let harbor = Harbor::start(Profile::Harbor28).await;
+    let platform = Platform::start().await;
+    let api: Api<RegistryNamespace> = Api::all(platform.client.clone());
+    // The state a crash leaves: the claim recorded, Harbor's project created, no id in status.
+    api.create(
+        &PostParams::default(),
+        &namespace("rns-half", "default", "half", "Private"),
+    )
+    .await
+    .unwrap();
+    let claim = json!({"status": {"harborProject": {"name": "default-image-half"}}});
+    api.patch_status("rns-half", &PatchParams::default(), &Patch::Merge(&claim))
+        .await
+        .unwrap();
+    let id = harbor.emulator.create_project("default-image-half", false);
+
+    let daemon = Daemon::start(&platform, &harbor, fast_options(), false).await;
+    let ready = wait_ready(&api, "rns-half", "True", "Synced").await;
+    assert_eq!(
+        ready.status.unwrap().sync.harbor_project.unwrap().id,
+        Some(id)
+    );
+    let creates = harbor
+        .emulator
+        .calls()
+        .into_iter()
+        .filter(|c| c.method == Method::POST)
+        .count();
+    assert_eq!(
+        creates, 0,
+        "the project was taken as its own, not created again"
+    );
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_status_write_after_harbors_201_is_recovered_without_a_conflict() {
+    let harbor = Harbor::start(Profile::Harbor28).await;
+    let platform = Platform::start().await;
+    let daemon = Daemon::start(&platform, &harbor, fast_options(), false).await;
+    let api: Api<RegistryNamespace> = Api::all(platform.client.clone());
+    // Slow the create down, wait for the claim to be recorded, then fail the next status write:
+    // the one that would record Harbor's answer.
+    harbor.emulator.faults().latency(Duration::from_millis(300));
+    api.create(
+        &PostParams::default(),
+        &namespace("rns-window", "default", "window", "Private"),
+    )
+    .await
+    .unwrap();
+    eventually("the claim before the create", WAIT, || async {
+        let ns = api.get("rns-window").await.map_err(|e| e.to_string())?;
+        let binding = ns.status.and_then(|s| s.sync.harbor_project);
+        match &binding {
+            Some(b) if b.id.is_none() => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let status_writes = kube_standin::RequestMatch::any()
+        .method("PATCH")
+        .path_contains("rns-window/status");
+    platform.api.faults().fail_matching(1, 500, status_writes);
+    harbor.emulator.faults().clear();
+    let ready = wait_ready(&api, "rns-window", "True", "Synced").await;
+    let id = harbor.emulator.project("default-image-window").unwrap().id;
+    assert_eq!(
+        ready.status.unwrap().sync.harbor_project.unwrap().id,
+        Some(id)
+    );
+    daemon.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_project_recreated_by_someone_else_is_neither_taken_nor_deleted() {
+    let harbor = Harbor::start(Profile::Harbor28).await;
+    let platform = Platform::start().await;
+    let daemon = Daemon::start(&platform, &harbor, fast_options(), false).await;
+    let api: Api<RegistryNamespace> = Api::all(platform.client.clone());
+    api.create(
+        &PostParams::default(),
+        &namespace("rns-moved", "default", "moved", "Private"),
+    )
+    .await
+    .unwrap();
+    wait_ready(&api, "rns-moved", "True", "Synced").await;
+    daemon.stop().await;
+
+    // While the daemon is away, someone deletes the project and makes their own of that name.
+    harbor
+        .client()
+        .delete_project("default-image-moved")
+        .await
+        .unwrap();
+    let theirs = harbor.emulator.create_project("default-image-moved", true);
+    harbor
+        .emulator
+        .push_image("default-image-moved", "their-app", "v1");
+
+    let daemon = Daemon::start(&platform, &harbor, fast_options(), false).await;
+    wait_ready(&api, "rns-moved", "False", "ProjectReplaced").await;
+    api.delete("rns-moved", &DeleteParams::default())
+        .await
+        .unwrap();
+    wait_gone(&api, "rns-moved").await;
+    let project = harbor
+        .emulator
+        .project("default-image-moved")
+        .expect("their project survives");
+    assert_eq!(project.id, theirs);
+    assert_eq!(
+        harbor.emulator.repositories("default-image-moved"),
+        ["default-image-moved/their-app"]
     );
     daemon.stop().await;
 }
