@@ -56,23 +56,9 @@ pub async fn reconcile(namespace: Arc<RegistryNamespace>, ctx: Arc<Context>) -> 
     .await
     .map_err(Error::from);
     if let Err(err) = &result {
-        report_failure(&ctx, namespace.as_ref(), err).await;
+        project::report_failure(&ctx, namespace.as_ref(), err).await;
     }
     result
-}
-
-/// A failed reconcile is recorded on the resource (condition and Event) before it is retried.
-pub async fn report_failure<K: ProjectOwner>(ctx: &Context, object: &K, err: &Error) {
-    let message = err.to_string();
-    tracing::warn!(object = %object.name_any(), reason = err.reason(), %message, "reconcile failed");
-    match project::write_not_ready(ctx, object, err.reason(), &message).await {
-        Ok(true) => {
-            ctx.event(object, true, err.reason(), "Reconcile", message)
-                .await
-        }
-        Ok(false) => {}
-        Err(error) => tracing::debug!(%error, "could not record the failure in status"),
-    }
 }
 
 async fn apply(namespace: &RegistryNamespace, ctx: &Context) -> Result<Action> {

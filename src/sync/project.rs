@@ -12,7 +12,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::context::Context;
-use super::error::Result;
+use super::error::{Error, Result};
 use super::plan::{self, Candidate, ProjectPlan};
 use super::purge;
 use super::status;
@@ -277,6 +277,20 @@ pub async fn write_ready<K: ProjectOwner>(
     Ok(())
 }
 
+/// A failed reconcile is recorded on the resource (condition and Event) before it is retried.
+pub async fn report_failure<K: ProjectOwner>(ctx: &Context, object: &K, err: &Error) {
+    let message = err.to_string();
+    tracing::warn!(object = %object.name_any(), reason = err.reason(), %message, "reconcile failed");
+    match write_not_ready(ctx, object, err.reason(), &message).await {
+        Ok(true) => {
+            ctx.event(object, true, err.reason(), "Reconcile", message)
+                .await
+        }
+        Ok(false) => {}
+        Err(error) => tracing::debug!(%error, "could not record the failure in status"),
+    }
+}
+
 /// Sets `Ready=False` with the reason, without touching Harbor; publishes a Warning event when
 /// the reason or message is new.
 pub async fn refuse<K: ProjectOwner>(
@@ -429,7 +443,7 @@ fn visibility(public: bool) -> &'static str {
     if public { "public" } else { "private" }
 }
 
-/// All resources of a kind in the cache, for callers that look one up by its project.
+/// The resource of this kind bound to `project` (with a recorded id), if any.
 pub fn bound_to<K: ProjectOwner>(ctx: &Context, project: &str) -> Option<Arc<K>> {
     K::store(ctx)
         .state()

@@ -34,24 +34,8 @@ pub async fn reconcile(repository: Arc<Repository>, ctx: Arc<Context>) -> Result
     if let Err(err) = &result {
         let message = err.to_string();
         tracing::warn!(repository = %repository.name_any(), %namespace, reason = err.reason(), %message, "reconcile failed");
-        if let Ok(true) = write_status(&api, &repository, |s| {
-            s.sync.set_condition(ready_condition(
-                false,
-                err.reason(),
-                &message,
-                repository.meta().generation,
-            ));
-        })
-        .await
-        {
-            ctx.event(
-                repository.as_ref(),
-                true,
-                err.reason(),
-                "Reconcile",
-                message,
-            )
-            .await;
+        if let Err(error) = not_ready(&repository, &api, &ctx, err.reason(), message).await {
+            tracing::debug!(%error, "could not record the failure in status");
         }
     }
     result
@@ -119,40 +103,41 @@ async fn apply(repository: &Repository, api: &Api<Repository>, ctx: &Context) ->
         return Ok(resync);
     }
     let path = repository.spec.name.as_str();
-    let Some(found) = ctx.harbor.get_repository(project.as_str(), path).await? else {
-        if from_harbor(repository) {
+    let (tags, pull_count, reason, message) = match ctx
+        .harbor
+        .get_repository(project.as_str(), path)
+        .await?
+    {
+        None if from_harbor(repository) => {
             // Harbor dropped it: the resource goes too, and its finalizer finds nothing to delete.
             api.delete(&repository.name_any(), &DeleteParams::default())
                 .await?;
             tracing::info!(repository = path, %project, "Harbor no longer has this repository; removed");
             return Ok(Action::await_change());
         }
-        write_status(api, repository, |s| {
-            s.tags.clear();
-            s.pull_count = 0;
-            s.sync.observed_generation = generation;
-            s.sync.set_condition(ready_condition(
-                true,
-                "NotPushed",
-                format!("nothing has been pushed to {project}/{path} yet"),
-                generation,
-            ));
-        })
-        .await?;
-        return Ok(resync);
+        None => (
+            Vec::new(),
+            0,
+            "NotPushed",
+            format!("nothing has been pushed to {project}/{path} yet"),
+        ),
+        Some(found) => {
+            let artifacts = ctx.harbor.list_artifacts(project.as_str(), path).await?;
+            let pulls = i32::try_from(found.pull_count).unwrap_or(i32::MAX);
+            (
+                image_tags(&artifacts),
+                pulls,
+                "Synced",
+                format!("mirrors Harbor repository {project}/{path}"),
+            )
+        }
     };
-    let artifacts = ctx.harbor.list_artifacts(project.as_str(), path).await?;
-    let tags = image_tags(&artifacts);
     write_status(api, repository, |s| {
         s.tags = tags;
-        s.pull_count = i32::try_from(found.pull_count).unwrap_or(i32::MAX);
+        s.pull_count = pull_count;
         s.sync.observed_generation = generation;
-        s.sync.set_condition(ready_condition(
-            true,
-            "Synced",
-            format!("mirrors Harbor repository {project}/{path}"),
-            generation,
-        ));
+        s.sync
+            .set_condition(ready_condition(true, reason, message, generation));
     })
     .await?;
     Ok(resync)
