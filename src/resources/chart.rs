@@ -159,3 +159,15 @@ impl Chart {
         )
     }
 }
+
+impl ChartStatus {
+    /// TKEStack's phase fields, to update together.
+    pub fn phase_fields(&mut self) -> super::status::PhaseFields<'_> {
+        super::status::PhaseFields {
+            phase: &mut self.phase,
+            last_transition_time: &mut self.last_transition_time,
+            reason: &mut self.reason,
+            message: &mut self.message,
+        }
+    }
+}

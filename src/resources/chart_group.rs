@@ -216,3 +216,15 @@ impl ChartGroup {
         names::project_name(&self.spec.tenant_id, ProjectKind::Chart, &self.spec.name)
     }
 }
+
+impl ChartGroupStatus {
+    /// TKEStack's phase fields, to update together.
+    pub fn phase_fields(&mut self) -> super::status::PhaseFields<'_> {
+        super::status::PhaseFields {
+            phase: &mut self.phase,
+            last_transition_time: &mut self.last_transition_time,
+            reason: &mut self.reason,
+            message: &mut self.message,
+        }
+    }
+}

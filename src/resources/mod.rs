@@ -29,4 +29,4 @@ pub use names::{NameError, NamePart, ProjectKind, ProjectName, RepositoryName};
 pub use namespace::{RegistryNamespace, RegistryNamespaceSpec, RegistryNamespaceStatus};
 pub use repository::{Repository, RepositorySpec, RepositoryStatus, RepositoryTag};
 pub use spec::{DeletionPolicy, Visibility};
-pub use status::{Condition, Phase, ProjectBinding, SyncStatus};
+pub use status::{Condition, Phase, PhaseFields, ProjectBinding, SyncStatus};

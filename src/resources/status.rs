@@ -96,6 +96,27 @@ pub struct ProjectBinding {
 }
 
 /// Lifecycle phase of a `ChartGroup` or `Chart`, as in TKEStack (`ChartGroupPhase`, `ChartPhase`).
+/// TKEStack's phase fields (`phase`, `lastTransitionTime`, `reason`, `message`) of `ChartGroup`
+/// and `Chart`, kept in step with the `Ready` condition.
+pub struct PhaseFields<'a> {
+    pub phase: &'a mut Phase,
+    pub last_transition_time: &'a mut Option<Time>,
+    pub reason: &'a mut Option<String>,
+    pub message: &'a mut Option<String>,
+}
+
+impl PhaseFields<'_> {
+    /// Sets the phase; the transition time moves only when the phase changes.
+    pub fn set(self, phase: Phase, reason: &str, message: &str) {
+        if *self.phase != phase || self.last_transition_time.is_none() {
+            *self.last_transition_time = Some(Time(jiff::Timestamp::now()));
+        }
+        *self.phase = phase;
+        *self.reason = Some(reason.to_owned());
+        *self.message = Some(message.to_owned());
+    }
+}
+
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq, Hash, JsonSchema)]
 pub enum Phase {
     /// Declared but not yet created in Harbor.

@@ -5,12 +5,12 @@ use kube::api::{Api, PostParams};
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Resource, ResourceExt};
-use tokio::sync::{OnceCell, mpsc};
+use tokio::sync::mpsc;
 
 use super::SyncOptions;
 use super::error::Result;
 use crate::harbor::{ChartBackend, HarborClient};
-use crate::resources::{RegistryNamespace, Repository};
+use crate::resources::{Chart, ChartGroup, RegistryNamespace, Repository};
 
 /// Label on the Kubernetes namespaces the daemon creates (and so may delete).
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "harbor-bridge");
@@ -23,13 +23,27 @@ pub struct Context {
     pub harbor: HarborClient,
     pub options: SyncOptions,
     pub recorder: Recorder,
-    /// The controllers' caches of all registry Namespaces and Repositories.
+    /// The controllers' caches of every registry resource.
+    pub caches: Caches,
+    /// Ask for a reconcile without writing to the object (webhooks and children use these).
+    pub triggers: Triggers,
+    chart_backend: std::sync::Mutex<Option<ChartBackend>>,
+}
+
+/// The reflector stores of the four kinds.
+pub struct Caches {
     pub namespaces: Store<RegistryNamespace>,
     pub repositories: Store<Repository>,
-    /// Ask for a reconcile without writing to the object (webhooks use these).
-    pub namespace_triggers: mpsc::Sender<ObjectRef<RegistryNamespace>>,
-    pub repository_triggers: mpsc::Sender<ObjectRef<Repository>>,
-    chart_backend: OnceCell<ChartBackend>,
+    pub chart_groups: Store<ChartGroup>,
+    pub charts: Store<Chart>,
+}
+
+/// Reconcile requests for the four kinds.
+pub struct Triggers {
+    pub namespaces: mpsc::Sender<ObjectRef<RegistryNamespace>>,
+    pub repositories: mpsc::Sender<ObjectRef<Repository>>,
+    pub chart_groups: mpsc::Sender<ObjectRef<ChartGroup>>,
+    pub charts: mpsc::Sender<ObjectRef<Chart>>,
 }
 
 impl Context {
@@ -38,34 +52,35 @@ impl Context {
         harbor: HarborClient,
         options: SyncOptions,
         recorder: Recorder,
-        stores: (Store<RegistryNamespace>, Store<Repository>),
-        triggers: (
-            mpsc::Sender<ObjectRef<RegistryNamespace>>,
-            mpsc::Sender<ObjectRef<Repository>>,
-        ),
+        caches: Caches,
+        triggers: Triggers,
     ) -> Self {
         Self {
             kube,
             harbor,
             options,
             recorder,
-            namespaces: stores.0,
-            repositories: stores.1,
-            namespace_triggers: triggers.0,
-            repository_triggers: triggers.1,
-            chart_backend: OnceCell::new(),
+            caches,
+            triggers,
+            chart_backend: std::sync::Mutex::new(None),
         }
     }
 
-    /// Whether Harbor keeps ChartMuseum charts, asked once (Harbor cannot change it while running).
+    /// Whether Harbor keeps ChartMuseum charts. Asked once, and again after Harbor was
+    /// unreachable (it may come back as another version).
     pub async fn chart_backend(&self) -> Result<ChartBackend> {
-        let backend = self
-            .chart_backend
-            .get_or_try_init(|| async {
-                Ok::<_, crate::harbor::Error>(self.harbor.system_info().await?.chart_backend())
-            })
-            .await?;
-        Ok(*backend)
+        if let Some(backend) = *self.chart_backend.lock().unwrap_or_else(|e| e.into_inner()) {
+            return Ok(backend);
+        }
+        let backend = self.harbor.system_info().await?.chart_backend();
+        tracing::info!(%backend, "detected Harbor's chart backend");
+        *self.chart_backend.lock().unwrap_or_else(|e| e.into_inner()) = Some(backend);
+        Ok(backend)
+    }
+
+    /// Forgets the chart backend, so that it is detected again on the next use.
+    pub fn forget_chart_backend(&self) {
+        *self.chart_backend.lock().unwrap_or_else(|e| e.into_inner()) = None;
     }
 
     /// Publishes a Kubernetes Event on `object`. A failure to publish is logged, never fatal.
@@ -93,11 +108,6 @@ impl Context {
         if let Err(error) = self.recorder.publish(&event, &object.object_ref(&())).await {
             tracing::warn!(%error, object = %object.name_any(), reason, "could not publish a Kubernetes event");
         }
-    }
-
-    /// The registry Namespace that owns the Kubernetes namespace `namespace` (same name).
-    pub fn namespace_named(&self, namespace: &str) -> Option<std::sync::Arc<RegistryNamespace>> {
-        self.namespaces.get(&ObjectRef::new(namespace))
     }
 
     /// Ensures the Kubernetes namespace that holds a registry Namespace's `Repository` resources.

@@ -1,20 +1,19 @@
-//! Harbor → platform: webhook events are hints. Each one makes sure the `Repository` exists and
-//! asks for a reconcile, which reads Harbor; so duplicate, late or reordered deliveries all end
-//! in the same state, and a lost one is healed by the periodic resync.
+//! Harbor → platform: webhook events are hints. Each one makes sure the child (`Repository` or
+//! `Chart`) exists and asks for a reconcile, which reads Harbor; so duplicate, late or reordered
+//! deliveries all end in the same state, and a lost one is healed by the periodic resync.
 
 use std::sync::Arc;
 
-use kube::ResourceExt;
-use kube::api::Api;
 use kube::runtime::reflector::ObjectRef;
 use tokio::sync::mpsc;
 
+use super::chart_group;
+use super::children::{self, Child};
 use super::context::Context;
 use super::error::Result;
-use super::namespace::create_repository_resource;
-use super::project;
+use super::project::{self, ProjectOwner};
 use crate::harbor::events::{EventKind, HarborEvent};
-use crate::resources::{RegistryNamespace, Repository};
+use crate::resources::{Chart, ChartGroup, RegistryNamespace, Repository};
 
 /// Applies events until the channel closes.
 pub async fn consume(mut events: mpsc::Receiver<HarborEvent>, ctx: Arc<Context>) {
@@ -26,37 +25,53 @@ pub async fn consume(mut events: mpsc::Receiver<HarborEvent>, ctx: Arc<Context>)
 }
 
 async fn apply(event: &HarborEvent, ctx: &Context) -> Result<()> {
-    if !matches!(
-        event.kind,
-        EventKind::PushArtifact | EventKind::DeleteArtifact
-    ) {
-        return Ok(());
+    let (project, name) = (event.project.as_str(), event.repository.as_str());
+    match event.kind {
+        EventKind::PushArtifact | EventKind::DeleteArtifact => {
+            let pushed = event.kind == EventKind::PushArtifact;
+            if let Some(namespace) = project::bound_to::<RegistryNamespace>(ctx, project) {
+                return touch::<Repository>(ctx, &namespace, name, pushed).await;
+            }
+            if let Some(group) = project::bound_to::<ChartGroup>(ctx, project) {
+                // An image pushed into a chart project is not a chart.
+                let chart = pushed && chart_group::holds_charts(ctx, project, name).await?;
+                return touch::<Chart>(ctx, &group, name, chart).await;
+            }
+        }
+        EventKind::UploadChart | EventKind::DeleteChart => {
+            if let Some(group) = project::bound_to::<ChartGroup>(ctx, project) {
+                return touch::<Chart>(ctx, &group, name, event.kind == EventKind::UploadChart)
+                    .await;
+            }
+        }
+        _ => return Ok(()),
     }
-    let Some(namespace) = project::bound_to::<RegistryNamespace>(ctx, &event.project) else {
-        tracing::debug!(project = %event.project, "event for a project no Namespace is bound to; ignored");
-        return Ok(());
-    };
-    let kube_namespace = namespace.name_any();
-    let existing = ctx.repositories.state().into_iter().find(|r| {
-        r.namespace().as_deref() == Some(kube_namespace.as_str()) && r.spec.name == event.repository
-    });
-    match (existing, &event.kind) {
-        (Some(repository), _) => {
-            let _ = ctx
-                .repository_triggers
-                .send(ObjectRef::from_obj(repository.as_ref()))
+    tracing::debug!(
+        project,
+        "event for a project no resource is bound to; ignored"
+    );
+    Ok(())
+}
+
+/// Reconciles the child for `name` (creating it when `create` and missing), then its parent,
+/// whose count is read from Harbor again.
+async fn touch<C: Child>(
+    ctx: &Context,
+    parent: &C::Parent,
+    name: &str,
+    create: bool,
+) -> Result<()> {
+    match children::find::<C>(ctx, parent, name) {
+        Some(child) => {
+            let _ = C::trigger(ctx)
+                .send(ObjectRef::from_obj(child.as_ref()))
                 .await;
         }
-        (None, EventKind::PushArtifact) => {
-            let api: Api<Repository> = Api::namespaced(ctx.kube.clone(), &kube_namespace);
-            create_repository_resource(&api, &namespace, &event.repository).await?;
-        }
-        (None, _) => return Ok(()),
+        None if create => children::create::<C>(ctx, parent, name).await?,
+        None => return Ok(()),
     }
-    // The repository count is computed from Harbor's list, so the parent reads it again.
-    let _ = ctx
-        .namespace_triggers
-        .send(ObjectRef::from_obj(namespace.as_ref()))
+    let _ = C::Parent::trigger(ctx)
+        .send(ObjectRef::from_obj(parent))
         .await;
     Ok(())
 }

@@ -1,12 +1,15 @@
 //! Controllers: make Harbor match the registry resources, and the resources match Harbor.
 //!
-//! - [`namespace`]: registry `Namespace` → Harbor project, and its `Repository` resources.
-//! - [`repository`]: `Repository` → Harbor repository (status mirrors tags and pulls).
+//! - [`project`]: the loop of a project owner (registry `Namespace`, `ChartGroup`): bind, create,
+//!   correct, refuse, purge and delete its Harbor project; [`plan`] holds the pure decisions.
+//! - [`children`]: the loop of their children (`Repository`, `Chart`), one per Harbor object.
+//! - [`namespace`], [`repository`], [`chart_group`], [`chart`]: what is specific to each kind.
 //! - [`tenant_namespaces`]: labelled Kubernetes namespaces → registry `Namespace`.
 //! - [`harbor_events`]: Harbor webhooks → reconciles.
-//! - [`project`] and [`purge`]: the Harbor project logic shared by project-owning kinds;
-//!   [`plan`]: the pure decisions behind it.
 
+pub mod chart;
+pub mod chart_group;
+pub mod children;
 pub mod context;
 pub mod error;
 pub mod harbor_events;
@@ -27,16 +30,19 @@ use k8s_openapi::api::core::v1::Namespace as KubeNamespace;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use secrecy::SecretString;
+use serde::de::DeserializeOwned;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use url::Url;
 
 use crate::harbor::HarborClient;
 use crate::harbor::events::HarborEvent;
-use crate::resources::{RegistryNamespace, Repository};
+use crate::resources::{Chart, ChartGroup, RegistryNamespace, Repository};
 pub use context::Context;
+use context::{Caches, Triggers};
 pub use error::Error;
 
 /// The daemon's finalizer, in `metadata.finalizers` (TKEStack's `spec.finalizers` is left alone).
@@ -107,18 +113,24 @@ pub async fn run(
     let recorder = Recorder::new(kube.clone(), reporter);
     let (namespace_triggers, namespace_requests) = mpsc::channel(1024);
     let (repository_triggers, repository_requests) = mpsc::channel(1024);
-    let namespaces = Controller::new(
-        Api::<RegistryNamespace>::all(kube.clone()),
-        watcher::Config::default(),
-    )
-    .reconcile_on(ReceiverStream::new(namespace_requests))
-    .graceful_shutdown_on(shutdown.clone());
-    let repositories = Controller::new(
-        Api::<Repository>::all(kube.clone()),
-        watcher::Config::default(),
-    )
-    .reconcile_on(ReceiverStream::new(repository_requests))
-    .graceful_shutdown_on(shutdown.clone());
+    let (chart_group_triggers, chart_group_requests) = mpsc::channel(1024);
+    let (chart_triggers, chart_requests) = mpsc::channel(1024);
+    let namespaces = controller::<RegistryNamespace>(&kube, namespace_requests, shutdown.clone());
+    let repositories = controller::<Repository>(&kube, repository_requests, shutdown.clone());
+    let chart_groups = controller::<ChartGroup>(&kube, chart_group_requests, shutdown.clone());
+    let charts = controller::<Chart>(&kube, chart_requests, shutdown.clone());
+    let caches = Caches {
+        namespaces: namespaces.store(),
+        repositories: repositories.store(),
+        chart_groups: chart_groups.store(),
+        charts: charts.store(),
+    };
+    let triggers = Triggers {
+        namespaces: namespace_triggers,
+        repositories: repository_triggers,
+        chart_groups: chart_group_triggers,
+        charts: chart_triggers,
+    };
     let tenant_selectors: Vec<String> = std::iter::once(options.tenant_label.clone())
         .chain(options.namespace_selector.clone())
         .collect();
@@ -127,8 +139,8 @@ pub async fn run(
         harbor,
         options,
         recorder,
-        (namespaces.store(), repositories.store()),
-        (namespace_triggers, repository_triggers),
+        caches,
+        triggers,
     ));
     let tenants = futures::future::join_all(tenant_selectors.into_iter().map(|selector| {
         Controller::new(
@@ -147,15 +159,41 @@ pub async fn run(
     };
     tokio::join!(
         namespaces
-            .run(namespace::reconcile, retry_later, ctx.clone())
+            .run(project::reconcile, retry_later, ctx.clone())
             .for_each(log_outcome),
         repositories
-            .run(repository::reconcile, retry_later, ctx.clone())
+            .run(children::reconcile, retry_later, ctx.clone())
+            .for_each(log_outcome),
+        chart_groups
+            .run(project::reconcile, retry_later, ctx.clone())
+            .for_each(log_outcome),
+        charts
+            .run(children::reconcile, retry_later, ctx.clone())
             .for_each(log_outcome),
         tenants,
         webhooks,
     );
     tracing::info!("controllers stopped");
+}
+
+/// A controller over every object of kind `K`, also reconciling on request (webhooks, children).
+fn controller<K>(
+    kube: &kube::Client,
+    requests: mpsc::Receiver<ObjectRef<K>>,
+    shutdown: impl Future<Output = ()> + Send + Sync + 'static,
+) -> Controller<K>
+where
+    K: kube::Resource<DynamicType = ()>
+        + Clone
+        + DeserializeOwned
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static,
+{
+    Controller::new(Api::<K>::all(kube.clone()), watcher::Config::default())
+        .reconcile_on(ReceiverStream::new(requests))
+        .graceful_shutdown_on(shutdown)
 }
 
 /// A failed reconcile (already recorded on the resource) is retried after `retryInterval`.

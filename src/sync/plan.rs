@@ -107,35 +107,36 @@ impl Candidate {
     }
 }
 
-/// Which `Repository` resources to create and delete so the platform matches Harbor.
+/// Which children (`Repository`, `Chart`) to create and delete so the platform matches Harbor.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct RepositoryDiff {
-    /// Harbor repositories (paths inside the project) with no resource.
+pub struct ChildDiff {
+    /// Harbor objects (repository paths, chart names) with no resource.
     pub create: Vec<String>,
-    /// Resources created from Harbor whose repository Harbor no longer has (object names).
+    /// Resources created from Harbor whose object Harbor no longer has (object names).
     pub delete: Vec<String>,
 }
 
-/// An existing `Repository` resource, as the diff needs it.
-pub struct ExistingRepository {
+/// An existing child resource, as the diff needs it.
+pub struct ExistingChild {
     pub object_name: String,
-    pub path: String,
+    /// The repository path or chart name it stands for.
+    pub harbor_name: String,
     /// Created by harbor-bridge from Harbor (a push or a resync), not by a user.
     pub from_harbor: bool,
     pub deleting: bool,
 }
 
-pub fn diff_repositories(harbor: &[String], existing: &[ExistingRepository]) -> RepositoryDiff {
+pub fn diff_children(harbor: &[String], existing: &[ExistingChild]) -> ChildDiff {
     let in_harbor: BTreeSet<&str> = harbor.iter().map(String::as_str).collect();
-    let on_platform: BTreeSet<&str> = existing.iter().map(|e| e.path.as_str()).collect();
-    RepositoryDiff {
+    let on_platform: BTreeSet<&str> = existing.iter().map(|e| e.harbor_name.as_str()).collect();
+    ChildDiff {
         create: in_harbor
             .difference(&on_platform)
             .map(|p| (*p).to_owned())
             .collect(),
         delete: existing
             .iter()
-            .filter(|e| e.from_harbor && !e.deleting && !in_harbor.contains(e.path.as_str()))
+            .filter(|e| e.from_harbor && !e.deleting && !in_harbor.contains(e.harbor_name.as_str()))
             .map(|e| e.object_name.clone())
             .collect(),
     }
@@ -349,13 +350,13 @@ mod tests {
 
     #[test]
     fn repositories_follow_harbor_but_user_resources_stay() {
-        let existing = |name: &str, path: &str, from_harbor| ExistingRepository {
+        let existing = |name: &str, path: &str, from_harbor| ExistingChild {
             object_name: name.into(),
-            path: path.into(),
+            harbor_name: path.into(),
             from_harbor,
             deleting: false,
         };
-        let diff = diff_repositories(
+        let diff = diff_children(
             &["app".into(), "team/api".into()],
             &[
                 existing("app-1", "app", true),

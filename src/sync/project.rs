@@ -1,51 +1,114 @@
-//! The Harbor project behind a `Namespace` (and, later, a `ChartGroup`): bind, create, correct,
-//! refuse safely, and release on deletion. Decisions come from [`super::plan`]; this is the I/O.
+//! The Harbor project behind a `Namespace` or a `ChartGroup`: one reconcile loop for both. Bind,
+//! create, correct, refuse safely, keep the children in step, and release on deletion.
+//! Decisions come from [`super::plan`]; this is the I/O.
 
 use std::fmt::Debug;
 use std::sync::Arc;
 
-use kube::api::Api;
-use kube::runtime::controller::Action;
-use kube::runtime::reflector::Store;
-use kube::{Resource, ResourceExt};
-use serde::Serialize;
-use serde::de::DeserializeOwned;
+use std::future::Future;
 
+use kube::api::{Api, DeleteParams};
+use kube::runtime::controller::Action;
+use kube::runtime::finalizer::{Event, finalizer};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::{Resource, ResourceExt};
+use serde::de::DeserializeOwned;
+use tokio::sync::mpsc;
+
+use super::FINALIZER;
 use super::context::Context;
 use super::error::{Error, Result};
 use super::plan::{self, Candidate, ProjectPlan};
 use super::purge;
-use super::status;
-use crate::harbor::{Created, Deleted, WebhookPolicy, WebhookTarget};
+use super::status::{self, Synced};
+use crate::harbor::{ChartBackend, Created, Deleted, WebhookPolicy, WebhookTarget};
 use crate::resources::status::ready_condition;
-use crate::resources::{NameError, ProjectBinding, ProjectName, SyncStatus};
+use crate::resources::{NameError, ProjectBinding, ProjectName};
 
 /// Name of the webhook policy the daemon installs (and removes) on its projects.
 pub const WEBHOOK_POLICY_NAME: &str = "harbor-bridge";
 /// Condition recording that the webhook policy is installed, so a resync need not list policies.
 const WEBHOOK_CONDITION: &str = "WebhookPolicy";
 
-/// A cluster-scoped resource that owns one Harbor project.
-pub trait ProjectOwner:
-    Resource<DynamicType = (), Scope = kube::core::ClusterResourceScope>
-    + Clone
-    + Debug
-    + DeserializeOwned
-    + Serialize
-    + Send
-    + Sync
-    + 'static
-{
-    type Status: Clone + Default + PartialEq + Serialize + Send + Sync;
+/// A cluster-scoped resource that owns one Harbor project, and whose children (one per Harbor
+/// repository or chart) live in the Kubernetes namespace named after it.
+pub trait ProjectOwner: Synced + Resource<Scope = kube::core::ClusterResourceScope> {
+    type Child: Resource<DynamicType = (), Scope = kube::core::NamespaceResourceScope>
+        + Clone
+        + Debug
+        + DeserializeOwned
+        + Send
+        + Sync
+        + 'static;
 
     fn project_name(&self) -> Result<ProjectName, NameError>;
+    /// `spec.name`, which children refer to.
+    fn spec_name(&self) -> &str;
     fn public(&self) -> bool;
     fn orphan_on_delete(&self) -> bool;
-    fn status(&self) -> Option<&Self::Status>;
-    fn sync(status: &Self::Status) -> &SyncStatus;
-    fn sync_mut(status: &mut Self::Status) -> &mut SyncStatus;
     /// The cache of every resource of this kind, to find two mapping to one project.
     fn store(ctx: &Context) -> &Store<Self>;
+    /// Where to ask for a reconcile (a child changed in Harbor).
+    fn trigger(ctx: &Context) -> &mpsc::Sender<ObjectRef<Self>>;
+    /// The events of the daemon's webhook policy on this kind's projects.
+    fn webhook_events(backend: ChartBackend) -> Vec<&'static str>;
+    /// Makes the children match what Harbor holds in `project`, and records their count.
+    fn sync_children(
+        &self,
+        ctx: &Context,
+        project: &ProjectName,
+        status: &mut Self::Status,
+    ) -> impl Future<Output = Result<()>> + Send;
+}
+
+pub async fn reconcile<K: ProjectOwner>(object: Arc<K>, ctx: Arc<Context>) -> Result<Action> {
+    let api: Api<K> = Api::all(ctx.kube.clone());
+    let result = finalizer(&api, FINALIZER, object.clone(), |event| async {
+        match event {
+            Event::Apply(object) => apply(object.as_ref(), &ctx).await,
+            Event::Cleanup(object) => cleanup(object.as_ref(), &ctx).await,
+        }
+    })
+    .await
+    .map_err(Error::from);
+    if let Err(err) = &result {
+        report_failure(&ctx, object.as_ref(), err).await;
+    }
+    result
+}
+
+async fn apply<K: ProjectOwner>(object: &K, ctx: &Context) -> Result<Action> {
+    let (project, id, created) = match ensure(ctx, object).await? {
+        Ensured::Refused(action) => return Ok(action),
+        Ensured::Bound {
+            project,
+            id,
+            created,
+        } => (project, id, created),
+    };
+    let mut status = object.status().cloned().unwrap_or_default();
+    ensure_webhook_policy(ctx, object, &project, created, &mut status).await?;
+    ctx.ensure_kube_namespace(&object.name_any()).await?;
+    object.sync_children(ctx, &project, &mut status).await?;
+    write_ready(ctx, object, status, &project, id).await?;
+    Ok(Action::requeue(plan::jittered(
+        ctx.options.resync_interval,
+        &object.name_any(),
+    )))
+}
+
+/// Harbor first (the finalizer stays until it is done), then the platform side: the daemon's
+/// own Kubernetes namespace, or else the children in the tenant's namespace.
+async fn cleanup<K: ProjectOwner>(object: &K, ctx: &Context) -> Result<Action> {
+    release(ctx, object).await?;
+    let namespace = object.name_any();
+    if !ctx.delete_kube_namespace_if_ours(&namespace).await? {
+        let children: Api<K::Child> = Api::namespaced(ctx.kube.clone(), &namespace);
+        children
+            .delete_collection(&DeleteParams::default(), &Default::default())
+            .await?;
+    }
+    Ok(Action::await_change())
 }
 
 fn api<K: ProjectOwner>(ctx: &Context) -> Api<K> {
@@ -209,7 +272,10 @@ pub async fn ensure_webhook_policy<K: ProjectOwner>(
             name: WEBHOOK_POLICY_NAME.to_owned(),
             description: "Reports pushes and deletions to harbor-bridge".to_owned(),
             enabled: true,
-            event_types: vec!["PUSH_ARTIFACT".to_owned(), "DELETE_ARTIFACT".to_owned()],
+            event_types: K::webhook_events(ctx.chart_backend().await?)
+                .into_iter()
+                .map(str::to_owned)
+                .collect(),
             targets: vec![WebhookTarget {
                 target_type: "http".to_owned(),
                 address: target.callback_url.to_string(),
@@ -261,72 +327,41 @@ pub async fn write_ready<K: ProjectOwner>(
     project: &ProjectName,
     id: i64,
 ) -> Result<()> {
-    let sync = K::sync_mut(&mut status);
-    sync.harbor_project = Some(ProjectBinding {
+    let message = format!("Harbor project {project} (id {id}) matches the resource");
+    status::set_ready(object, &mut status, "Synced", &message);
+    K::sync_mut(&mut status).harbor_project = Some(ProjectBinding {
         name: project.to_string(),
         id: Some(id),
     });
-    sync.observed_generation = object.meta().generation;
-    sync.set_condition(ready_condition(
-        true,
-        "Synced",
-        format!("Harbor project {project} (id {id}) matches the resource"),
-        object.meta().generation,
-    ));
     status::write(&api::<K>(ctx), object, object.status(), &status).await?;
     Ok(())
 }
 
 /// A failed reconcile is recorded on the resource (condition and Event) before it is retried.
 pub async fn report_failure<K: ProjectOwner>(ctx: &Context, object: &K, err: &Error) {
-    let message = err.to_string();
-    tracing::warn!(object = %object.name_any(), reason = err.reason(), %message, "reconcile failed");
-    match write_not_ready(ctx, object, err.reason(), &message).await {
-        Ok(true) => {
-            ctx.event(object, true, err.reason(), "Reconcile", message)
-                .await
-        }
-        Ok(false) => {}
-        Err(error) => tracing::debug!(%error, "could not record the failure in status"),
+    if err.reason() == "HarborUnavailable" {
+        // Harbor may come back as another version, with or without ChartMuseum.
+        ctx.forget_chart_backend();
+    }
+    if let Err(error) =
+        status::not_ready(ctx, &api::<K>(ctx), object, err.reason(), &err.to_string()).await
+    {
+        tracing::debug!(%error, "could not record the failure in status");
     }
 }
 
-/// Sets `Ready=False` with the reason, without touching Harbor; publishes a Warning event when
-/// the reason or message is new.
+/// Sets `Ready=False` with the reason, without touching Harbor, and comes back at the next resync.
 pub async fn refuse<K: ProjectOwner>(
     ctx: &Context,
     object: &K,
     reason: &str,
     message: String,
 ) -> Result<Action> {
-    let wrote = write_not_ready(ctx, object, reason, &message).await?;
-    if wrote {
-        tracing::warn!(object = %object.name_any(), reason, %message, "resource refused");
-        ctx.event(object, true, reason, "Validate", message).await;
-    }
+    status::not_ready(ctx, &api::<K>(ctx), object, reason, &message).await?;
     Ok(Action::requeue(plan::jittered(
         ctx.options.resync_interval,
         &object.name_any(),
     )))
-}
-
-/// Records `Ready=False` (e.g. after a failed Harbor call). Returns whether status changed.
-pub async fn write_not_ready<K: ProjectOwner>(
-    ctx: &Context,
-    object: &K,
-    reason: &str,
-    message: &str,
-) -> Result<bool> {
-    let mut status = object.status().cloned().unwrap_or_default();
-    let sync = K::sync_mut(&mut status);
-    sync.observed_generation = object.meta().generation;
-    sync.set_condition(ready_condition(
-        false,
-        reason,
-        message,
-        object.meta().generation,
-    ));
-    status::write(&api::<K>(ctx), object, object.status(), &status).await
 }
 
 async fn set_binding<K: ProjectOwner>(
@@ -410,10 +445,11 @@ pub async fn release<K: ProjectOwner>(ctx: &Context, object: &K) -> Result<()> {
             .await;
         return Ok(());
     }
-    write_not_ready(
+    status::not_ready(
         ctx,
+        &api::<K>(ctx),
         object,
-        "Deleting",
+        status::DELETING,
         &format!("emptying and deleting Harbor project {project}"),
     )
     .await?;
