@@ -434,3 +434,61 @@ async fn chart_groups_refuse_bad_names_conflicts_and_foreign_projects() {
         daemon.stop().await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chart_pushes_and_deletions_arrive_by_webhook() {
+    for profile in PROFILES {
+        let harbor = Harbor::start(profile).await;
+        let platform = Platform::start().await;
+        // With the resync an hour away, only Harbor's webhooks can bring these changes.
+        let options = harbor_bridge::sync::SyncOptions {
+            resync_interval: Duration::from_secs(3600),
+            ..fast_options()
+        };
+        let daemon = Daemon::start(&platform, &harbor, options, true).await;
+        let groups: Api<ChartGroup> = Api::all(platform.client.clone());
+        groups
+            .create(
+                &PostParams::default(),
+                &group("rcg-hooks", "acme", "hooks", "Public"),
+            )
+            .await
+            .unwrap();
+        wait_ready(&groups, "rcg-hooks", "True", "Synced").await;
+        let charts: Api<Chart> = Api::namespaced(platform.client.clone(), "rcg-hooks");
+
+        harbor
+            .emulator
+            .push_image("acme-chart-hooks", "an-image", "v1");
+        push_chart(&harbor, "acme-chart-hooks", "redis", "7.0.0");
+        let listed = wait_charts(&charts, 1).await;
+        assert_eq!(
+            listed[0].spec.name, "redis",
+            "{profile:?}: the image is not a chart"
+        );
+        push_chart(&harbor, "acme-chart-hooks", "redis", "7.1.0");
+        wait_versions(&charts, &listed[0].name_any(), &["7.0.0", "7.1.0"]).await;
+
+        // Deleted in Harbor (UI or API): the Chart follows.
+        match profile {
+            Profile::Harbor27 => {
+                harbor
+                    .client()
+                    .delete_chart("acme-chart-hooks", "redis")
+                    .await
+                    .unwrap();
+            }
+            Profile::Harbor28 => {
+                for version in ["7.0.0", "7.1.0"] {
+                    assert!(
+                        harbor
+                            .emulator
+                            .delete_artifact("acme-chart-hooks", "redis", version)
+                    );
+                }
+            }
+        }
+        wait_charts(&charts, 0).await;
+        daemon.stop().await;
+    }
+}
