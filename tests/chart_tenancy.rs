@@ -12,7 +12,7 @@ use harbor_emulator::{Method, Profile};
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
 use serde_json::json;
-use support::{Daemon, Harbor, PROFILES, Platform, eventually, fast_options};
+use support::{Daemon, Harbor, PROFILES, Platform, eventually, fast_options, wait_gone};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -65,19 +65,6 @@ where
         },
     )
     .await
-}
-
-async fn wait_gone<K>(api: &Api<K>, name: &str)
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    eventually(&format!("{name} to be deleted"), WAIT, || async {
-        match api.get_opt(name).await.map_err(|e| e.to_string())? {
-            None => Ok(()),
-            Some(o) => Err(format!("still there, finalizers {:?}", o.finalizers())),
-        }
-    })
-    .await;
 }
 
 /// The Charts in a group's namespace, by chart name, once `expected` of them are there.

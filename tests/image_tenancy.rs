@@ -13,7 +13,7 @@ use k8s_openapi::api::core::v1::Namespace as KubeNamespace;
 use kube::ResourceExt;
 use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
-use support::{Daemon, Harbor, Platform, eventually, fast_options};
+use support::{Daemon, Harbor, Platform, eventually, fast_options, wait_gone};
 
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -49,19 +49,6 @@ fn has_finalizer(ns: &RegistryNamespace) -> bool {
     ns.finalizers()
         .iter()
         .any(|f| f == harbor_bridge::sync::FINALIZER)
-}
-
-async fn wait_gone<K>(api: &Api<K>, name: &str)
-where
-    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
-{
-    eventually(&format!("{name} to be deleted"), WAIT, || async {
-        match api.get_opt(name).await.map_err(|e| e.to_string())? {
-            None => Ok(()),
-            Some(o) => Err(format!("still there, finalizers {:?}", o.finalizers())),
-        }
-    })
-    .await;
 }
 
 async fn list_repositories(repos: &Api<Repository>) -> Result<Vec<Repository>, String> {

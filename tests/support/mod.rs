@@ -218,3 +218,24 @@ where
         }
     }
 }
+
+/// Waits until the object is gone (its finalizers done); fails the test after 30 s.
+pub async fn wait_gone<K>(api: &Api<K>, name: &str)
+where
+    K: kube::Resource + Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    eventually(
+        &format!("{name} to be deleted"),
+        Duration::from_secs(30),
+        || async {
+            match api.get_opt(name).await.map_err(|e| e.to_string())? {
+                None => Ok(()),
+                Some(o) => Err(format!(
+                    "still there, finalizers {:?}",
+                    kube::ResourceExt::finalizers(&o)
+                )),
+            }
+        },
+    )
+    .await
+}
