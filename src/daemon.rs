@@ -10,6 +10,95 @@ use crate::config::Settings;
 use crate::harbor::HarborClient;
 use crate::{check, resources, server, sync};
 
+/// One Kubernetes permission the daemon uses: API group, resource (with subresource), verbs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Permission {
+    pub group: &'static str,
+    pub resource: &'static str,
+    pub verbs: &'static [&'static str],
+    /// Needed only in the daemon's own namespace (a Role), not cluster-wide.
+    pub own_namespace: bool,
+}
+
+const fn cluster(
+    group: &'static str,
+    resource: &'static str,
+    verbs: &'static [&'static str],
+) -> Permission {
+    Permission {
+        group,
+        resource,
+        verbs,
+        own_namespace: false,
+    }
+}
+
+/// Every Kubernetes call the daemon makes, as RBAC sees it. `deploy/` grants exactly these
+/// (a test checks both ways), so a new call must be added here and to the manifests together.
+pub const PERMISSIONS: &[Permission] = &[
+    // Controllers watch all four kinds, hold finalizers (patch) and write status.
+    cluster(
+        "registry.tkestack.io",
+        "namespaces",
+        &["get", "list", "watch", "create", "patch"],
+    ),
+    cluster("registry.tkestack.io", "namespaces/status", &["patch"]),
+    cluster(
+        "registry.tkestack.io",
+        "repositories",
+        &[
+            "list",
+            "watch",
+            "create",
+            "patch",
+            "delete",
+            "deletecollection",
+        ],
+    ),
+    cluster("registry.tkestack.io", "repositories/status", &["patch"]),
+    cluster(
+        "registry.tkestack.io",
+        "chartgroups",
+        &["list", "watch", "patch"],
+    ),
+    cluster("registry.tkestack.io", "chartgroups/status", &["patch"]),
+    cluster(
+        "registry.tkestack.io",
+        "charts",
+        &[
+            "list",
+            "watch",
+            "create",
+            "patch",
+            "delete",
+            "deletecollection",
+        ],
+    ),
+    cluster("registry.tkestack.io", "charts/status", &["patch"]),
+    // Labelled tenant namespaces are watched; namespaces for Repository/Chart resources are made
+    // (and removed) when missing.
+    cluster(
+        "",
+        "namespaces",
+        &["get", "list", "watch", "create", "delete"],
+    ),
+    // Events on the resources (kube's Recorder creates, then patches a series).
+    cluster("events.k8s.io", "events", &["create", "patch"]),
+    // The start-up check that the CRDs are installed.
+    cluster(
+        "apiextensions.k8s.io",
+        "customresourcedefinitions",
+        &["get"],
+    ),
+    // Leader election.
+    Permission {
+        group: "coordination.k8s.io",
+        resource: "leases",
+        verbs: &["get", "create", "update"],
+        own_namespace: true,
+    },
+];
+
 /// The names of the CRDs the daemon needs.
 pub fn crd_names() -> Vec<String> {
     resources::crds()
