@@ -16,6 +16,7 @@ pub mod demo;
 #[cfg(feature = "embedded")]
 pub mod embedded;
 pub mod harbor;
+pub mod leader;
 pub mod resources;
 pub mod server;
 pub mod sync;
