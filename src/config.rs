@@ -56,6 +56,19 @@ pub struct FileConfig {
     pub server: ServerFile,
     #[serde(default)]
     pub webhook: WebhookFile,
+    #[serde(default)]
+    pub leader_election: LeaderFile,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct LeaderFile {
+    pub enabled: Option<bool>,
+    pub namespace: Option<String>,
+    pub lease_name: Option<String>,
+    pub lease_duration: Option<SignedDuration>,
+    pub renew_deadline: Option<SignedDuration>,
+    pub renew_interval: Option<SignedDuration>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -218,6 +231,23 @@ pub struct Overrides {
     /// Largest webhook body accepted, in bytes [file: webhook.maxBodyBytes; default: 1048576]
     #[arg(long, env = "HARBOR_BRIDGE_WEBHOOK_MAX_BODY_BYTES", global = true)]
     pub webhook_max_body_bytes: Option<usize>,
+    /// Run the controllers only while holding the leader lease [file: leaderElection.enabled; default: true]
+    #[arg(long, env = "HARBOR_BRIDGE_LEADER_ELECTION_ENABLED", global = true)]
+    pub leader_election_enabled: Option<bool>,
+    /// Namespace of the lease [file: leaderElection.namespace; default: $POD_NAMESPACE, else default]
+    #[arg(long, env = "HARBOR_BRIDGE_LEADER_ELECTION_NAMESPACE", global = true)]
+    pub leader_election_namespace: Option<String>,
+}
+
+/// Leader election settings; the identity (pod name) and default namespace come from the
+/// environment at start-up (`POD_NAME`, `POD_NAMESPACE`).
+#[derive(Clone, Debug)]
+pub struct LeaderElection {
+    pub namespace: Option<String>,
+    pub lease_name: String,
+    pub lease_duration: Duration,
+    pub renew_deadline: Duration,
+    pub renew_interval: Duration,
 }
 
 /// Secrets taken from the environment, passed in so tests need not touch the process environment.
@@ -257,6 +287,8 @@ pub struct Settings {
     pub listen: SocketAddr,
     /// `None` when no webhook secret is configured: the receiver is then not served.
     pub webhook: Option<WebhookSettings>,
+    /// `None` when leader election is off (a single replica).
+    pub leader_election: Option<LeaderElection>,
 }
 
 impl FileConfig {
@@ -293,6 +325,7 @@ impl Settings {
             .server_listen
             .or(file.server.listen)
             .unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], 8080)));
+        let leader_election = resolve_leader(file.leader_election, &flags)?;
         let password_env = env.harbor_password;
         let h = file.harbor;
         if h.password.is_some() {
@@ -400,8 +433,67 @@ impl Settings {
             sync,
             listen,
             webhook,
+            leader_election,
         })
     }
+}
+
+fn resolve_leader(
+    file: LeaderFile,
+    flags: &Overrides,
+) -> Result<Option<LeaderElection>, ConfigError> {
+    if !flags
+        .leader_election_enabled
+        .or(file.enabled)
+        .unwrap_or(true)
+    {
+        return Ok(None);
+    }
+    let lease_duration = positive_duration(
+        "leaderElection.leaseDuration",
+        file.lease_duration,
+        Duration::from_secs(15),
+    )?;
+    let renew_deadline = positive_duration(
+        "leaderElection.renewDeadline",
+        file.renew_deadline,
+        Duration::from_secs(10),
+    )?;
+    let renew_interval = positive_duration(
+        "leaderElection.renewInterval",
+        file.renew_interval,
+        Duration::from_secs(2),
+    )?;
+    // The holder must give up before a follower may take over, or both would write.
+    if renew_deadline >= lease_duration {
+        return Err(invalid(
+            "leaderElection.renewDeadline",
+            "must be shorter than leaderElection.leaseDuration",
+        ));
+    }
+    if renew_interval >= renew_deadline {
+        return Err(invalid(
+            "leaderElection.renewInterval",
+            "must be shorter than leaderElection.renewDeadline",
+        ));
+    }
+    let lease_name = file
+        .lease_name
+        .unwrap_or_else(|| "harbor-bridge".to_owned());
+    if lease_name.trim().is_empty() {
+        return Err(invalid("leaderElection.leaseName", "must not be empty"));
+    }
+    Ok(Some(LeaderElection {
+        namespace: flags
+            .leader_election_namespace
+            .clone()
+            .or(file.namespace)
+            .filter(|n| !n.is_empty()),
+        lease_name,
+        lease_duration,
+        renew_deadline,
+        renew_interval,
+    }))
 }
 
 fn resolve_sync(
@@ -747,6 +839,14 @@ mod tests {
         assert!(without_secret.webhook.is_none() && without_secret.sync.webhook_policy.is_none());
 
         let cases = [
+            (
+                "harbor:\n  url: https://x\nleaderElection:\n  renewDeadline: 20s\n",
+                "leaderElection.renewDeadline",
+            ),
+            (
+                "harbor:\n  url: https://x\nleaderElection:\n  renewInterval: 12s\n",
+                "leaderElection.renewInterval",
+            ),
             (
                 "harbor:\n  url: https://x\nsync:\n  deleteConcurrency: 0\n",
                 "sync.deleteConcurrency",

@@ -1,13 +1,18 @@
-//! The daemon's main job: check the surroundings, serve Harbor's webhooks, run the controllers,
-//! and stop cleanly.
+//! The daemon's main job: check the surroundings, serve health, metrics and Harbor's webhooks,
+//! run the controllers, and stop cleanly.
 
 use std::future::Future;
 
 use anyhow::Context as _;
-use futures::FutureExt;
+use std::sync::Arc;
 
-use crate::config::Settings;
+use futures::FutureExt;
+use futures::future::BoxFuture;
+
+use crate::config::{LeaderElection, Settings};
 use crate::harbor::HarborClient;
+use crate::leader::{Elector, LeaseSettings};
+use crate::metrics::Metrics;
 use crate::{check, resources, server, sync};
 
 /// One Kubernetes permission the daemon uses: API group, resource (with subresource), verbs.
@@ -107,14 +112,43 @@ pub fn crd_names() -> Vec<String> {
         .collect()
 }
 
+/// The lease of this instance: its namespace (configured, else the pod's), and the pod name as
+/// identity (outside Kubernetes: host name and process id).
+fn lease_settings(election: &LeaderElection) -> LeaseSettings {
+    let namespace = election
+        .namespace
+        .clone()
+        .or_else(|| std::env::var("POD_NAMESPACE").ok())
+        .unwrap_or_else(|| "default".to_owned());
+    let identity = std::env::var("POD_NAME").unwrap_or_else(|_| {
+        let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "harbor-bridge".to_owned());
+        format!("{host}-{}", std::process::id())
+    });
+    LeaseSettings {
+        name: election.lease_name.clone(),
+        lease_duration: election.lease_duration,
+        renew_deadline: election.renew_deadline,
+        renew_interval: election.renew_interval,
+        retry_interval: election.renew_interval,
+        ..LeaseSettings::new(&namespace, &identity)
+    }
+}
+
 /// Runs until `shutdown` completes. Refuses to start without the CRDs; an unreachable Harbor is
 /// only reported, since the controllers retry until it answers.
+///
+/// Serves on `server.listen`: `/healthz`, `/readyz` and `/metrics` always, and Harbor's
+/// webhooks when a webhook secret is configured. Harbor is pinged every
+/// [`server::HARBOR_CHECK_INTERVAL`] for `/readyz`.
 pub async fn run(
     settings: Settings,
     kube: kube::Client,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let harbor = HarborClient::new(&settings.harbor).context("building the Harbor client")?;
+    let metrics = Metrics::new();
+    let harbor = HarborClient::new(&settings.harbor)
+        .context("building the Harbor client")?
+        .with_metrics(metrics.clone());
     let findings = check::probe(&settings.harbor, Ok(kube.clone()), &crd_names()).await;
     if let Ok(crds) = &findings.crds
         && let Some((missing, _)) = crds.iter().find(|(_, installed)| !installed)
@@ -133,23 +167,20 @@ pub async fn run(
 
     let shutdown = shutdown.shared();
     let (events, received) = tokio::sync::mpsc::channel(1024);
-    let server = match &settings.webhook {
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .with_context(|| format!("listening on {} (server.listen)", settings.listen))?;
+    let webhook = match &settings.webhook {
         Some(webhook) => {
-            let listener = tokio::net::TcpListener::bind(settings.listen)
-                .await
-                .with_context(|| format!("listening on {} (server.listen)", settings.listen))?;
             tracing::info!(address = %settings.listen, path = %webhook.path, "receiving Harbor webhooks");
-            let receiver = server::WebhookReceiver {
-                secret: webhook.auth_header.clone(),
-                max_body_bytes: webhook.max_body_bytes,
-                events,
-            };
-            let router = server::router(&webhook.path, receiver);
-            Some(tokio::spawn(server::serve(
-                listener,
-                router,
-                shutdown.clone(),
-            )))
+            Some(server::Webhook {
+                path: &webhook.path,
+                receiver: server::WebhookReceiver {
+                    secret: webhook.auth_header.clone(),
+                    max_body_bytes: webhook.max_body_bytes,
+                    events,
+                },
+            })
         }
         None => {
             tracing::info!(
@@ -159,14 +190,42 @@ pub async fn run(
             None
         }
     };
+    tracing::info!(address = %settings.listen, "serving /healthz, /readyz and /metrics");
+    let server = tokio::spawn(server::serve(
+        listener,
+        server::app(&metrics, webhook),
+        shutdown.clone(),
+    ));
+    let watcher = tokio::spawn(server::watch_harbor(
+        harbor.clone(),
+        metrics.clone(),
+        server::HARBOR_CHECK_INTERVAL,
+    ));
     tracing::info!(harbor = harbor.base_url(), "harbor-bridge is running");
-    sync::run(kube, harbor, settings.sync, received, shutdown).await;
-    if let Some(server) = server {
-        server
-            .await
-            .context("webhook server task")?
-            .context("webhook server")?;
+    let events: sync::harbor_events::SharedEvents = Arc::new(tokio::sync::Mutex::new(received));
+    let controllers = |stop: BoxFuture<'static, ()>| {
+        let (kube, harbor, options) = (kube.clone(), harbor.clone(), settings.sync.clone());
+        sync::run(kube, harbor, options, events.clone(), metrics.clone(), stop)
+    };
+    match settings.leader_election {
+        None => {
+            metrics.set_leader(true);
+            controllers(shutdown.boxed()).await;
+            metrics.set_leader(false);
+        }
+        Some(election) => {
+            let lease = lease_settings(&election);
+            tracing::info!(namespace = %lease.namespace, lease = %lease.name, identity = %lease.identity, "waiting to lead");
+            Elector::new(kube.clone(), lease)
+                .run(shutdown, controllers, |leader| metrics.set_leader(leader))
+                .await;
+        }
     }
+    watcher.abort();
+    server
+        .await
+        .context("HTTP server task")?
+        .context("HTTP server")?;
     tracing::info!("stopped");
     Ok(())
 }

@@ -4,7 +4,8 @@
 //!   and Harbor's webhook payloads.
 //! - [`resources`]: the `registry.tkestack.io/v1` custom resources and Harbor name rules.
 //! - [`sync`]: the controllers, with their pure decisions in [`sync::plan`].
-//! - [`server`]: the HTTP server (Harbor webhook receiver).
+//! - [`server`]: the HTTP server (Harbor webhook receiver, health and metrics endpoints).
+//! - [`metrics`]: Prometheus metrics and the readiness signals.
 //! - [`daemon`]: the main job that ties them together; [`config`], [`check`], [`cli`] around it.
 
 pub mod check;
@@ -17,6 +18,7 @@ pub mod demo;
 pub mod embedded;
 pub mod harbor;
 pub mod leader;
+pub mod metrics;
 pub mod resources;
 pub mod server;
 pub mod sync;

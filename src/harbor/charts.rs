@@ -13,6 +13,7 @@ impl HarborClient {
     pub async fn list_charts(&self, project: &str) -> Result<Vec<ChartInfo>, Error> {
         let request = Request::new(
             Method::GET,
+            "list_charts",
             format!("{CHARTREPO}/{}/charts", segment(project)),
             format!("list charts of project {project:?}"),
         );
@@ -27,6 +28,7 @@ impl HarborClient {
     ) -> Result<Vec<ChartVersion>, Error> {
         let request = Request::new(
             Method::GET,
+            "list_chart_versions",
             paths::chart(project, chart),
             format!("list versions of chart {chart:?} in project {project:?}"),
         );
@@ -41,6 +43,7 @@ impl HarborClient {
     pub async fn delete_chart(&self, project: &str, chart: &str) -> Result<Deleted, Error> {
         let request = Request::new(
             Method::DELETE,
+            "delete_chart",
             paths::chart(project, chart),
             format!("delete chart {chart:?} of project {project:?}"),
         );
@@ -56,6 +59,7 @@ impl HarborClient {
     ) -> Result<Deleted, Error> {
         let request = Request::new(
             Method::DELETE,
+            "delete_chart_version",
             format!("{}/{}", paths::chart(project, chart), segment(version)),
             format!("delete version {version:?} of chart {chart:?} in project {project:?}"),
         );

@@ -16,6 +16,7 @@ use url::Url;
 
 use super::error::Error;
 use super::tls::{self, TlsError, TlsOptions};
+use crate::metrics::Metrics;
 
 /// Harbor's largest accepted `page_size`; anything above gets 422.
 pub const PAGE_SIZE: usize = 100;
@@ -89,6 +90,8 @@ pub enum BuildError {
 #[derive(Clone)]
 pub struct HarborClient {
     inner: Arc<Inner>,
+    /// Where each request, answer and retry is counted ([`HarborClient::with_metrics`]).
+    metrics: Option<Metrics>,
 }
 
 struct Inner {
@@ -113,6 +116,10 @@ impl std::fmt::Debug for HarborClient {
 /// One HTTP request to Harbor, described before it is sent (so it can be retried).
 #[derive(Clone)]
 pub(crate) struct Request {
+    /// A fixed short name of the client method, e.g. `create_project`: the `operation` label
+    /// of the metrics (never a project or repository name).
+    pub label: &'static str,
+    /// What the call does, with names, for messages only.
     pub operation: String,
     pub method: Method,
     pub path: String,
@@ -124,8 +131,9 @@ pub(crate) struct Request {
 }
 
 impl Request {
-    pub fn new(method: Method, path: String, operation: String) -> Self {
+    pub fn new(method: Method, label: &'static str, path: String, operation: String) -> Self {
         Self {
+            label,
             operation,
             method,
             path,
@@ -213,7 +221,15 @@ impl HarborClient {
                 ),
                 retry: options.retry.clone(),
             }),
+            metrics: None,
         })
+    }
+
+    /// Counts every request, answer and retry in `metrics` (`harbor_requests_total`,
+    /// `harbor_request_duration_seconds`, `harbor_retries_total`).
+    pub fn with_metrics(mut self, metrics: Metrics) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Harbor's address as configured (no credentials are ever part of it).
@@ -250,6 +266,9 @@ impl HarborClient {
         .retry(backoff)
         .when(Error::is_retryable)
         .notify(|err, delay| {
+            if let Some(metrics) = &self.metrics {
+                metrics.harbor_retry(request.label);
+            }
             tracing::warn!(
                 operation = %request.operation,
                 error = %err,
@@ -288,16 +307,19 @@ impl HarborClient {
             builder = builder.json(body);
         }
         let started = std::time::Instant::now();
-        let response = builder
-            .send()
-            .await
-            .map_err(|e| Error::transport(&request.operation, e))?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response
-            .bytes()
-            .await
-            .map_err(|e| Error::transport(&request.operation, e))?;
+        let answer = async {
+            let response = builder.send().await?;
+            let status = response.status();
+            let headers = response.headers().clone();
+            Ok::<_, reqwest::Error>((status, headers, response.bytes().await?))
+        }
+        .await;
+        if let Some(metrics) = &self.metrics {
+            let status = answer.as_ref().ok().map(|(status, _, _)| status.as_u16());
+            metrics.harbor_request(request.label, status, started.elapsed());
+        }
+        let (status, headers, body) =
+            answer.map_err(|e| Error::transport(&request.operation, e))?;
         tracing::debug!(
             operation = %request.operation,
             method = %request.method,

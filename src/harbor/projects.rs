@@ -44,6 +44,7 @@ impl HarborClient {
     pub async fn get_project(&self, name: &str) -> Result<Option<Project>, Error> {
         let request = Request::new(
             Method::GET,
+            "get_project",
             paths::project(name),
             format!("get project {name:?}"),
         )
@@ -59,6 +60,7 @@ impl HarborClient {
     pub async fn project_exists(&self, name: &str) -> Result<bool, Error> {
         let request = Request::new(
             Method::HEAD,
+            "project_exists",
             format!("{API}/projects"),
             format!("check project {name:?}"),
         )
@@ -76,6 +78,7 @@ impl HarborClient {
     pub async fn create_project(&self, name: &str, public: bool) -> Result<Created, Error> {
         let request = Request::new(
             Method::POST,
+            "create_project",
             format!("{API}/projects"),
             format!("create project {name:?}"),
         )
@@ -101,6 +104,7 @@ impl HarborClient {
     pub async fn set_project_public(&self, name: &str, public: bool) -> Result<(), Error> {
         let request = Request::new(
             Method::PUT,
+            "update_project",
             paths::project(name),
             format!("update visibility of project {name:?}"),
         )
@@ -113,6 +117,7 @@ impl HarborClient {
     pub async fn project_deletable(&self, name: &str) -> Result<Deletable, Error> {
         let request = Request::new(
             Method::GET,
+            "get_project_deletable",
             format!("{}/_deletable", paths::project(name)),
             format!("check whether project {name:?} can be deleted"),
         )
@@ -124,6 +129,7 @@ impl HarborClient {
     pub async fn delete_project(&self, name: &str) -> Result<Deleted, Error> {
         let request = Request::new(
             Method::DELETE,
+            "delete_project",
             paths::project(name),
             format!("delete project {name:?}"),
         )
@@ -135,6 +141,7 @@ impl HarborClient {
     pub async fn list_projects(&self) -> Result<Vec<Project>, Error> {
         self.list_all(Request::new(
             Method::GET,
+            "list_projects",
             format!("{API}/projects"),
             "list projects".into(),
         ))

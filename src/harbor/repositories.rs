@@ -13,6 +13,7 @@ impl HarborClient {
     pub async fn list_repositories(&self, project: &str) -> Result<Vec<Repository>, Error> {
         self.list_all(Request::new(
             Method::GET,
+            "list_repositories",
             format!("{}/repositories", paths::project(project)),
             format!("list repositories of project {project:?}"),
         ))
@@ -27,6 +28,7 @@ impl HarborClient {
     ) -> Result<Option<Repository>, Error> {
         let request = Request::new(
             Method::GET,
+            "get_repository",
             paths::repository(project, repository),
             format!("get repository {repository:?} of project {project:?}"),
         );
@@ -46,6 +48,7 @@ impl HarborClient {
     ) -> Result<Deleted, Error> {
         let request = Request::new(
             Method::DELETE,
+            "delete_repository",
             paths::repository(project, repository),
             format!("delete repository {repository:?} of project {project:?}"),
         );
@@ -61,6 +64,7 @@ impl HarborClient {
         self.list_all(
             Request::new(
                 Method::GET,
+                "list_artifacts",
                 format!("{}/artifacts", paths::repository(project, repository)),
                 format!("list artifacts of repository {repository:?} in project {project:?}"),
             )
@@ -79,6 +83,7 @@ impl HarborClient {
     ) -> Result<Deleted, Error> {
         let request = Request::new(
             Method::DELETE,
+            "delete_artifact",
             format!(
                 "{}/artifacts/{}",
                 paths::repository(project, repository),

@@ -13,6 +13,7 @@ impl HarborClient {
     pub async fn system_info(&self) -> Result<SystemInfo, Error> {
         let request = Request::new(
             Method::GET,
+            "get_system_info",
             format!("{API}/systeminfo"),
             "read system info".into(),
         );
@@ -21,14 +22,19 @@ impl HarborClient {
 
     /// `GET /ping`: Harbor core answers without auth. It insists on `text/plain` (422 for JSON).
     pub async fn ping(&self) -> Result<(), Error> {
-        let request =
-            Request::new(Method::GET, format!("{API}/ping"), "ping".into()).accept("text/plain");
+        let request = Request::new(Method::GET, "ping", format!("{API}/ping"), "ping".into())
+            .accept("text/plain");
         self.send(&request).await.map(drop)
     }
 
     /// `GET /health`; 200 even when a component is down, so callers read `status`.
     pub async fn health(&self) -> Result<Health, Error> {
-        let request = Request::new(Method::GET, format!("{API}/health"), "read health".into());
+        let request = Request::new(
+            Method::GET,
+            "get_health",
+            format!("{API}/health"),
+            "read health".into(),
+        );
         self.send(&request).await?.json(&request.operation)
     }
 
@@ -37,6 +43,7 @@ impl HarborClient {
     pub async fn verify_credentials(&self) -> Result<(), Error> {
         let request = Request::new(
             Method::GET,
+            "verify_credentials",
             format!("{API}/users/current/permissions"),
             format!("verify credentials of {:?}", self.username()),
         );

@@ -14,6 +14,7 @@ impl HarborClient {
         self.list_all(
             Request::new(
                 Method::GET,
+                "list_webhook_policies",
                 format!("{}/webhook/policies", paths::project(project)),
                 format!("list webhook policies of project {project:?}"),
             )
@@ -32,6 +33,7 @@ impl HarborClient {
             .map_err(|e| Error::protocol("create webhook policy", e.to_string()))?;
         let request = Request::new(
             Method::POST,
+            "create_webhook_policy",
             format!("{}/webhook/policies", paths::project(project)),
             format!(
                 "create webhook policy {:?} in project {project:?}",
@@ -48,6 +50,7 @@ impl HarborClient {
     pub async fn delete_webhook_policy(&self, project: &str, id: i64) -> Result<Deleted, Error> {
         let request = Request::new(
             Method::DELETE,
+            "delete_webhook_policy",
             format!("{}/webhook/policies/{id}", paths::project(project)),
             format!("delete webhook policy {id} of project {project:?}"),
         )

@@ -21,6 +21,7 @@ use tokio::sync::mpsc::Sender;
 use tokio::sync::mpsc::error::TrySendError;
 
 use crate::harbor::events::{self, HarborEvent, PayloadError, PayloadFormat};
+use crate::metrics::{Metrics, WEBHOOK_EVENTS_QUEUE, WebhookResult};
 
 /// Where Harbor posts events unless configured otherwise.
 pub const DEFAULT_WEBHOOK_PATH: &str = "/harbor/events";
@@ -50,8 +51,16 @@ pub fn is_valid_webhook_path(path: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || "/-._~".contains(c))
 }
 
-/// `POST <path>` only; other methods get axum's 405.
-pub(super) fn routes(path: &str, receiver: WebhookReceiver) -> Router {
+/// The handler's state: the receiver, and where deliveries are counted.
+#[derive(Debug)]
+struct Endpoint {
+    receiver: WebhookReceiver,
+    metrics: Option<Metrics>,
+}
+
+/// `POST <path>` only; other methods get axum's 405. With `metrics`, every delivery is counted
+/// by outcome (`webhook_deliveries_total`) and the queue's depth kept (`queue_depth`).
+pub(super) fn routes(path: &str, receiver: WebhookReceiver, metrics: Option<Metrics>) -> Router {
     // The signature can't report errors and axum panics on bad patterns: serve the default
     // path rather than crash. Configuration should reject such paths up front.
     let path = if is_valid_webhook_path(path) {
@@ -69,21 +78,54 @@ pub(super) fn routes(path: &str, receiver: WebhookReceiver) -> Router {
     }
     Router::new()
         .route(path, post(receive))
-        .with_state(Arc::new(receiver))
+        .with_state(Arc::new(Endpoint { receiver, metrics }))
 }
 
 async fn receive(
-    State(receiver): State<Arc<WebhookReceiver>>,
+    State(endpoint): State<Arc<Endpoint>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    // Only the leader applies events; a standby has Harbor retry (through the Service, the retry
+    // may reach the leader; the periodic resync heals whatever is still missed).
+    let standby = endpoint.metrics.as_ref().is_some_and(|m| !m.is_leader());
+    let (result, response) = deliver(&endpoint.receiver, standby, headers, body).await;
+    if let Some(metrics) = &endpoint.metrics {
+        metrics.webhook_delivery(result);
+        let events = &endpoint.receiver.events;
+        if !events.is_closed() {
+            metrics.set_queue_depth(
+                WEBHOOK_EVENTS_QUEUE,
+                events.max_capacity() - events.capacity(),
+            );
+        }
+    }
+    response
+}
+
+/// Handles one delivery; says what became of it, for the metrics.
+async fn deliver(
+    receiver: &WebhookReceiver,
+    standby: bool,
+    headers: HeaderMap,
+    body: Body,
+) -> (WebhookResult, Response) {
     // Before anything else: an unauthenticated caller gets no work done and learns nothing.
     if !authorized(&headers, &receiver.secret) {
         tracing::warn!("refused a webhook delivery: missing or wrong Authorization header");
-        return text(StatusCode::UNAUTHORIZED, "unauthorized");
+        return (
+            WebhookResult::Unauthorized,
+            text(StatusCode::UNAUTHORIZED, "unauthorized"),
+        );
+    }
+    if standby {
+        let retry_after = [(header::RETRY_AFTER, "1")];
+        let reason = "standby replica: events are applied by the leader; retry";
+        let response = (StatusCode::SERVICE_UNAVAILABLE, retry_after, reason).into_response();
+        return (WebhookResult::Standby, response);
     }
     if declared_length(&headers).is_some_and(|length| length > receiver.max_body_bytes) {
-        return too_large(receiver.max_body_bytes);
+        return (WebhookResult::TooLarge, too_large(receiver.max_body_bytes));
     }
     let body = match tokio::time::timeout(
         BODY_READ_TIMEOUT,
@@ -92,14 +134,22 @@ async fn receive(
     .await
     {
         Ok(Ok(body)) => body,
-        Ok(Err(BodyError::TooLarge)) => return too_large(receiver.max_body_bytes),
+        Ok(Err(BodyError::TooLarge)) => {
+            return (WebhookResult::TooLarge, too_large(receiver.max_body_bytes));
+        }
         Ok(Err(BodyError::Unreadable)) => {
-            return text(StatusCode::BAD_REQUEST, "could not read the request body");
+            return (
+                WebhookResult::Invalid,
+                text(StatusCode::BAD_REQUEST, "could not read the request body"),
+            );
         }
         Err(_elapsed) => {
-            return text(
-                StatusCode::REQUEST_TIMEOUT,
-                "timed out reading the request body",
+            return (
+                WebhookResult::Invalid,
+                text(
+                    StatusCode::REQUEST_TIMEOUT,
+                    "timed out reading the request body",
+                ),
             );
         }
     };
@@ -107,39 +157,50 @@ async fn receive(
         Ok((format, event)) => dispatch(&receiver.events, format, event),
         Err(error) => {
             tracing::warn!(%error, "refused a webhook delivery: invalid payload");
-            text(status_for(&error), format!("invalid payload: {error}"))
+            let result = match error {
+                PayloadError::UnsupportedContentType => WebhookResult::Unsupported,
+                _ => WebhookResult::Invalid,
+            };
+            let response = text(status_for(&error), format!("invalid payload: {error}"));
+            (result, response)
         }
     }
 }
 
 /// Sends the event on without waiting: Harbor's retry is the back-pressure.
-fn dispatch(events: &Sender<HarborEvent>, format: PayloadFormat, event: HarborEvent) -> Response {
+fn dispatch(
+    events: &Sender<HarborEvent>,
+    format: PayloadFormat,
+    event: HarborEvent,
+) -> (WebhookResult, Response) {
     let kind = event.kind.clone();
     let project = event.project.clone();
     let repository = event.repository.clone();
     let resources = event.resources.len();
     if !kind.changes_content() {
         tracing::debug!(%kind, project, repository, ?format, "ignored a Harbor event");
-        return text(StatusCode::OK, "ignored");
+        return (WebhookResult::Ignored, text(StatusCode::OK, "ignored"));
     }
     match events.try_send(event) {
         Ok(()) => {
             tracing::info!(%kind, project, repository, resources, ?format, "queued a Harbor event");
-            text(StatusCode::OK, "queued")
+            (WebhookResult::Queued, text(StatusCode::OK, "queued"))
         }
         Err(TrySendError::Full(_)) => {
             tracing::warn!(%kind, project, repository, "event queue full, Harbor will retry");
             let retry_after = [(header::RETRY_AFTER, "1")];
-            (
+            let response = (
                 StatusCode::SERVICE_UNAVAILABLE,
                 retry_after,
                 "event queue full\n",
             )
-                .into_response()
+                .into_response();
+            (WebhookResult::Busy, response)
         }
         Err(TrySendError::Closed(_)) => {
             tracing::warn!(%kind, project, repository, "event queue closed, Harbor will retry");
-            text(StatusCode::SERVICE_UNAVAILABLE, "not accepting events")
+            let response = text(StatusCode::SERVICE_UNAVAILABLE, "not accepting events");
+            (WebhookResult::Closed, response)
         }
     }
 }
@@ -237,14 +298,28 @@ mod tests {
         "event_data":{"resources":[{"digest":"sha256:ab","tag":"v1","resource_url":"h/p/app:v1"}],
         "repository":{"name":"app","namespace":"p","repo_full_name":"p/app","repo_type":"private"}}}"#;
 
-    fn receiver(capacity: usize) -> (Arc<WebhookReceiver>, Receiver<HarborEvent>) {
+    fn receiver(capacity: usize) -> (Arc<Endpoint>, Receiver<HarborEvent>) {
         let (events, rx) = mpsc::channel(capacity);
         let receiver = WebhookReceiver {
             secret: SecretString::from(SECRET),
             max_body_bytes: 4096,
             events,
         };
-        (Arc::new(receiver), rx)
+        let metrics = Some(Metrics::new());
+        // The leader applies events; a standby's 503 is tested on its own.
+        metrics.iter().for_each(|m| m.set_leader(true));
+        (Arc::new(Endpoint { receiver, metrics }), rx)
+    }
+
+    /// What the endpoint's metrics say about deliveries and the queue.
+    fn counted(endpoint: &Endpoint) -> Vec<String> {
+        let text = endpoint.metrics.as_ref().unwrap().encode().unwrap();
+        text.lines()
+            .filter(|l| {
+                l.starts_with("harbor_bridge_webhook") || l.starts_with("harbor_bridge_queue")
+            })
+            .map(str::to_owned)
+            .collect()
     }
 
     fn headers(authorization: Option<&str>) -> HeaderMap {
@@ -260,7 +335,7 @@ mod tests {
     }
 
     async fn call(
-        receiver: &Arc<WebhookReceiver>,
+        receiver: &Arc<Endpoint>,
         headers: HeaderMap,
         body: impl Into<Body>,
     ) -> (StatusCode, String) {
@@ -318,7 +393,7 @@ mod tests {
         }
         // Falls back instead of panicking.
         let (receiver, _rx) = receiver(1);
-        let _router = routes("/{broken", (*receiver).clone());
+        let _router = routes("/{broken", receiver.receiver.clone(), None);
     }
 
     #[tokio::test]
@@ -326,6 +401,13 @@ mod tests {
         let (receiver, mut rx) = receiver(1);
         let (status, body) = call(&receiver, headers(Some(SECRET)), PUSH).await;
         assert_eq!((status, body.as_str()), (StatusCode::OK, "queued\n"));
+        assert_eq!(
+            counted(&receiver),
+            [
+                "harbor_bridge_webhook_deliveries_total{result=\"queued\"} 1",
+                "harbor_bridge_queue_depth{queue=\"webhook_events\"} 1",
+            ]
+        );
         let event = rx.try_recv().unwrap();
         assert_eq!(event.kind, EventKind::PushArtifact);
         assert_eq!(
@@ -346,6 +428,13 @@ mod tests {
             (StatusCode::UNAUTHORIZED, "unauthorized\n")
         );
         assert!(rx.try_recv().is_err());
+        assert_eq!(
+            counted(&receiver),
+            [
+                "harbor_bridge_webhook_deliveries_total{result=\"unauthorized\"} 1",
+                "harbor_bridge_queue_depth{queue=\"webhook_events\"} 0",
+            ]
+        );
     }
 
     #[tokio::test]
@@ -369,6 +458,16 @@ mod tests {
         let (status, _) = call(&receiver, opaque, PUSH).await;
         assert_eq!(status, StatusCode::UNSUPPORTED_MEDIA_TYPE);
         assert!(rx.try_recv().is_err());
+        let counted = counted(&receiver);
+        for line in [
+            "harbor_bridge_webhook_deliveries_total{result=\"invalid\"} 1",
+            "harbor_bridge_webhook_deliveries_total{result=\"unsupported\"} 2",
+        ] {
+            assert!(
+                counted.iter().any(|l| l == line),
+                "{line} not in {counted:?}"
+            );
+        }
     }
 
     #[tokio::test]
@@ -382,6 +481,10 @@ mod tests {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 "payload larger than 4096 bytes\n"
             )
+        );
+        assert!(
+            counted(&receiver)
+                .contains(&"harbor_bridge_webhook_deliveries_total{result=\"too_large\"} 1".into())
         );
 
         // Chunked: no length up front, refused once the chunks add up past the limit.
@@ -403,6 +506,19 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_standby_has_harbor_retry_and_queues_nothing() {
+        let (endpoint, mut rx) = receiver(4);
+        endpoint.metrics.iter().for_each(|m| m.set_leader(false));
+        let response = receive(State(endpoint.clone()), headers(Some(SECRET)), PUSH.into()).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        assert!(rx.try_recv().is_err(), "a standby queued an event");
+        // Authentication still comes first.
+        let response = receive(State(endpoint), headers(Some("Bearer wrong")), PUSH.into()).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
     async fn queue_full_or_closed_is_503() {
         let (receiver, rx) = receiver(1);
         assert_eq!(
@@ -417,6 +533,18 @@ mod tests {
         let response = receive(State(receiver.clone()), headers(Some(SECRET)), PUSH.into()).await;
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert!(!response.headers().contains_key(header::RETRY_AFTER));
+        let counted = counted(&receiver);
+        for line in [
+            "harbor_bridge_webhook_deliveries_total{result=\"queued\"} 1",
+            "harbor_bridge_webhook_deliveries_total{result=\"busy\"} 1",
+            "harbor_bridge_webhook_deliveries_total{result=\"closed\"} 1",
+            "harbor_bridge_queue_depth{queue=\"webhook_events\"} 1",
+        ] {
+            assert!(
+                counted.iter().any(|l| l == line),
+                "{line} not in {counted:?}"
+            );
+        }
     }
 
     #[tokio::test]
@@ -432,5 +560,9 @@ mod tests {
             );
         }
         assert!(rx.try_recv().is_err());
+        assert!(
+            counted(&receiver)
+                .contains(&"harbor_bridge_webhook_deliveries_total{result=\"ignored\"} 3".into())
+        );
     }
 }

@@ -57,6 +57,7 @@ pub trait Child: Synced + Resource<Scope = kube::core::NamespaceResourceScope> {
 }
 
 pub async fn reconcile<C: Child>(child: Arc<C>, ctx: Arc<Context>) -> Result<Action> {
+    let started = std::time::Instant::now();
     let namespace = child.namespace().unwrap_or_default();
     let api: Api<C> = Api::namespaced(ctx.kube.clone(), &namespace);
     let result = finalizer(&api, FINALIZER, child.clone(), |event| async {
@@ -73,6 +74,7 @@ pub async fn reconcile<C: Child>(child: Arc<C>, ctx: Arc<Context>) -> Result<Act
     {
         tracing::debug!(%error, "could not record the failure in status");
     }
+    ctx.observe_reconcile(C::kind(&()), started, &result);
     result
 }
 

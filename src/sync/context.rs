@@ -9,7 +9,9 @@ use tokio::sync::mpsc;
 
 use super::SyncOptions;
 use super::error::Result;
+use super::status::Synced;
 use crate::harbor::{ChartBackend, HarborClient};
+use crate::metrics::{Metrics, ResourceCount};
 use crate::resources::{Chart, ChartGroup, RegistryNamespace, Repository};
 
 /// Label on the Kubernetes namespaces the daemon creates (and so may delete).
@@ -27,15 +29,66 @@ pub struct Context {
     pub caches: Caches,
     /// Ask for a reconcile without writing to the object (webhooks and children use these).
     pub triggers: Triggers,
+    /// Reconcile counts and durations.
+    pub metrics: Metrics,
     chart_backend: std::sync::Mutex<Option<ChartBackend>>,
 }
 
 /// The reflector stores of the four kinds.
+#[derive(Clone)]
 pub struct Caches {
     pub namespaces: Store<RegistryNamespace>,
     pub repositories: Store<Repository>,
     pub chart_groups: Store<ChartGroup>,
     pub charts: Store<Chart>,
+}
+
+impl Caches {
+    /// Waits until every store holds a full list (the watches' first listing is done). Fails
+    /// when a controller stopped before that.
+    pub async fn wait_until_ready(
+        &self,
+    ) -> std::result::Result<(), kube::runtime::reflector::store::WriterDropped> {
+        self.namespaces.wait_until_ready().await?;
+        self.repositories.wait_until_ready().await?;
+        self.chart_groups.wait_until_ready().await?;
+        self.charts.wait_until_ready().await
+    }
+
+    /// How many resources of each kind are `Ready` `True`, `False` or `Unknown` (no condition
+    /// yet), every combination listed, for the `resources` gauge.
+    pub fn ready_counts(&self) -> Vec<ResourceCount> {
+        let mut counts = Vec::with_capacity(12);
+        count_ready(&self.namespaces, &mut counts);
+        count_ready(&self.repositories, &mut counts);
+        count_ready(&self.chart_groups, &mut counts);
+        count_ready(&self.charts, &mut counts);
+        counts
+    }
+}
+
+fn count_ready<K: Synced>(store: &Store<K>, counts: &mut Vec<ResourceCount>) {
+    let (mut ready, mut not_ready, mut unknown) = (0, 0, 0);
+    for object in store.state() {
+        let condition = object
+            .status()
+            .and_then(|status| K::sync(status).ready_condition());
+        match condition.map(|c| c.status.as_str()) {
+            Some("True") => ready += 1,
+            Some("False") => not_ready += 1,
+            _ => unknown += 1,
+        }
+    }
+    let kind = K::kind(&());
+    counts.extend(
+        [("True", ready), ("False", not_ready), ("Unknown", unknown)].map(|(status, count)| {
+            ResourceCount {
+                kind: kind.clone(),
+                ready: status,
+                count,
+            }
+        }),
+    );
 }
 
 /// Reconcile requests for the four kinds.
@@ -54,6 +107,7 @@ impl Context {
         recorder: Recorder,
         caches: Caches,
         triggers: Triggers,
+        metrics: Metrics,
     ) -> Self {
         Self {
             kube,
@@ -62,6 +116,7 @@ impl Context {
             recorder,
             caches,
             triggers,
+            metrics,
             chart_backend: std::sync::Mutex::new(None),
         }
     }
@@ -76,6 +131,18 @@ impl Context {
         tracing::info!(%backend, "detected Harbor's chart backend");
         *self.chart_backend.lock().unwrap_or_else(|e| e.into_inner()) = Some(backend);
         Ok(backend)
+    }
+
+    /// Counts one reconcile of `kind` that began at `started` (`reconciles_total`,
+    /// `reconcile_duration_seconds`, and `reconcile_failures_total` by the error's reason).
+    pub fn observe_reconcile<T>(
+        &self,
+        kind: impl Into<std::borrow::Cow<'static, str>>,
+        started: std::time::Instant,
+        result: &Result<T>,
+    ) {
+        let failure = result.as_ref().err().map(super::Error::reason);
+        self.metrics.reconciled(kind, started.elapsed(), failure);
     }
 
     /// Forgets the chart backend, so that it is detected again on the next use.

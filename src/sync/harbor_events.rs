@@ -13,11 +13,19 @@ use super::context::Context;
 use super::error::Result;
 use super::project::{self, ProjectOwner};
 use crate::harbor::events::{EventKind, HarborEvent};
+use crate::metrics::WEBHOOK_EVENTS_QUEUE;
 use crate::resources::{Chart, ChartGroup, RegistryNamespace, Repository};
 
-/// Applies events until the channel closes.
-pub async fn consume(mut events: mpsc::Receiver<HarborEvent>, ctx: Arc<Context>) {
+/// The webhook events queue, shared by successive leadership terms of the controllers.
+pub type SharedEvents = Arc<tokio::sync::Mutex<mpsc::Receiver<HarborEvent>>>;
+
+/// Applies events until the channel closes (or the caller stops awaiting).
+pub async fn consume(events: SharedEvents, ctx: Arc<Context>) {
+    // One leadership term at a time holds the queue; the next term takes it over.
+    let mut events = events.lock().await;
     while let Some(event) = events.recv().await {
+        let depth = events.max_capacity() - events.capacity();
+        ctx.metrics.set_queue_depth(WEBHOOK_EVENTS_QUEUE, depth);
         if let Err(error) = apply(&event, &ctx).await {
             tracing::warn!(%error, kind = event.kind.as_str(), project = %event.project, repository = %event.repository, "could not apply a Harbor event; the next resync will");
         }

@@ -39,7 +39,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use url::Url;
 
 use crate::harbor::HarborClient;
-use crate::harbor::events::HarborEvent;
+use crate::metrics::Metrics;
 use crate::resources::{Chart, ChartGroup, RegistryNamespace, Repository};
 pub use context::Context;
 use context::{Caches, Triggers};
@@ -98,11 +98,15 @@ impl Default for SyncOptions {
 
 /// Runs every controller, and applies Harbor's webhook events, until `shutdown` completes.
 /// In-flight reconciles finish first (kube-runtime's graceful shutdown).
+///
+/// `metrics` counts the reconciles, counts the resources in the caches at each scrape, and
+/// learns when the caches have synced (for `/readyz`), until the controllers stop.
 pub async fn run(
     kube: kube::Client,
     harbor: HarborClient,
     options: SyncOptions,
-    events: mpsc::Receiver<HarborEvent>,
+    events: harbor_events::SharedEvents,
+    metrics: Metrics,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) {
     let shutdown = shutdown.shared();
@@ -134,6 +138,22 @@ pub async fn run(
     let tenant_selectors: Vec<String> = std::iter::once(options.tenant_label.clone())
         .chain(options.namespace_selector.clone())
         .collect();
+    metrics.count_resources_with({
+        let caches = caches.clone();
+        move || caches.ready_counts()
+    });
+    let synced = {
+        let (caches, metrics, shutdown) = (caches.clone(), metrics.clone(), shutdown.clone());
+        async move {
+            tokio::select! {
+                ready = caches.wait_until_ready() => if ready.is_ok() {
+                    tracing::info!("controller caches synced");
+                    metrics.set_caches_synced(true);
+                },
+                () = shutdown => {}
+            }
+        }
+    };
     let ctx = Arc::new(Context::new(
         kube.clone(),
         harbor,
@@ -141,6 +161,7 @@ pub async fn run(
         recorder,
         caches,
         triggers,
+        metrics.clone(),
     ));
     let tenants = futures::future::join_all(tenant_selectors.into_iter().map(|selector| {
         Controller::new(
@@ -172,7 +193,10 @@ pub async fn run(
             .for_each(log_outcome),
         tenants,
         webhooks,
+        synced,
     );
+    metrics.set_caches_synced(false);
+    metrics.stop_counting_resources();
     tracing::info!("controllers stopped");
 }
 

@@ -62,6 +62,7 @@ pub trait ProjectOwner: Synced + Resource<Scope = kube::core::ClusterResourceSco
 }
 
 pub async fn reconcile<K: ProjectOwner>(object: Arc<K>, ctx: Arc<Context>) -> Result<Action> {
+    let started = std::time::Instant::now();
     let api: Api<K> = Api::all(ctx.kube.clone());
     let result = finalizer(&api, FINALIZER, object.clone(), |event| async {
         match event {
@@ -74,6 +75,7 @@ pub async fn reconcile<K: ProjectOwner>(object: Arc<K>, ctx: Arc<Context>) -> Re
     if let Err(err) = &result {
         report_failure(&ctx, object.as_ref(), err).await;
     }
+    ctx.observe_reconcile(K::kind(&()), started, &result);
     result
 }
 
@@ -89,8 +91,22 @@ async fn apply<K: ProjectOwner>(object: &K, ctx: &Context) -> Result<Action> {
     let mut status = object.status().cloned().unwrap_or_default();
     ensure_webhook_policy(ctx, object, &project, created, &mut status).await?;
     ctx.ensure_kube_namespace(&object.name_any()).await?;
+    let api = api::<K>(ctx);
+    let mut written = object.status().cloned();
+    let bound = written
+        .as_ref()
+        .and_then(|s| K::sync(s).harbor_project.as_ref())
+        .is_some_and(|b| b.name == project.as_str() && b.id == Some(id));
+    if !bound {
+        // Children created below look up their parent's project: record it first.
+        let early = ready_status(object, status.clone(), &project, id);
+        status::write(&api, object, written.as_ref(), &early).await?;
+        written = Some(early);
+    }
     object.sync_children(ctx, &project, &mut status).await?;
-    write_ready(ctx, object, status, &project, id).await?;
+    let ready = ready_status(object, status, &project, id);
+    // Compared with what was last written, so the early write is not repeated.
+    status::write(&api, object, written.as_ref(), &ready).await?;
     Ok(Action::requeue(plan::jittered(
         ctx.options.resync_interval,
         &object.name_any(),
@@ -319,22 +335,20 @@ pub async fn ensure_webhook_policy<K: ProjectOwner>(
     Ok(())
 }
 
-/// Marks the resource Ready, bound to `project`, writing status only when something changed.
-pub async fn write_ready<K: ProjectOwner>(
-    ctx: &Context,
+/// The status of a resource Ready and bound to `project`. Pure.
+fn ready_status<K: ProjectOwner>(
     object: &K,
     mut status: K::Status,
     project: &ProjectName,
     id: i64,
-) -> Result<()> {
+) -> K::Status {
     let message = format!("Harbor project {project} (id {id}) matches the resource");
     status::set_ready(object, &mut status, "Synced", &message);
     K::sync_mut(&mut status).harbor_project = Some(ProjectBinding {
         name: project.to_string(),
         id: Some(id),
     });
-    status::write(&api::<K>(ctx), object, object.status(), &status).await?;
-    Ok(())
+    status
 }
 
 /// A failed reconcile is recorded on the resource (condition and Event) before it is retried.

@@ -69,6 +69,13 @@ pub fn desired(namespace: &KubeNamespace, tenant: String) -> RegistryNamespace {
 }
 
 pub async fn reconcile(namespace: Arc<KubeNamespace>, ctx: Arc<Context>) -> Result<Action> {
+    let started = std::time::Instant::now();
+    let result = apply(namespace, &ctx).await;
+    ctx.observe_reconcile("KubernetesNamespace", started, &result);
+    result
+}
+
+async fn apply(namespace: Arc<KubeNamespace>, ctx: &Context) -> Result<Action> {
     if namespace.meta().deletion_timestamp.is_some() {
         return Ok(Action::await_change());
     }

@@ -89,6 +89,7 @@ use std::future::Future;
 use std::time::Instant;
 
 use harbor_bridge::harbor::events::HarborEvent;
+use harbor_bridge::metrics::Metrics;
 use harbor_bridge::resources;
 use harbor_bridge::server;
 use harbor_bridge::sync::{self, SyncOptions, WebhookPolicyTarget};
@@ -128,13 +129,20 @@ pub fn fast_options() -> SyncOptions {
     }
 }
 
-/// The daemon's controllers and webhook receiver, running in this process.
+/// The daemon's controllers and HTTP server (webhook receiver, health, metrics), running in
+/// this process. Harbor is not pinged in the background (that would take requests meant for
+/// the tests' injected faults), so `/readyz` says Harbor was not checked unless a test runs
+/// [`server::watch_harbor`] itself.
 pub struct Daemon {
     task: tokio::task::JoinHandle<()>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
     stop: oneshot::Sender<()>,
     /// Where the webhook receiver listens.
     pub webhook_url: String,
+    /// The server's address, e.g. `http://127.0.0.1:1234` (`/healthz`, `/readyz`, `/metrics`).
+    pub base_url: String,
+    /// What the controllers, the Harbor client and the webhook receiver count.
+    pub metrics: Metrics,
 }
 
 impl Daemon {
@@ -147,7 +155,8 @@ impl Daemon {
         install_webhooks: bool,
     ) -> Self {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let webhook_url = format!("http://{}/harbor/events", listener.local_addr().unwrap());
+        let base_url = format!("http://{}", listener.local_addr().unwrap());
+        let webhook_url = format!("{base_url}/harbor/events");
         if install_webhooks {
             options.webhook_policy = Some(WebhookPolicyTarget {
                 callback_url: webhook_url.parse().unwrap(),
@@ -165,16 +174,23 @@ impl Daemon {
             max_body_bytes: 1 << 20,
             events,
         };
+        let metrics = Metrics::new();
+        let webhook = server::Webhook {
+            path: "/harbor/events",
+            receiver,
+        };
         let server = tokio::spawn(server::serve(
             listener,
-            server::router("/harbor/events", receiver),
+            server::app(&metrics, Some(webhook)),
             stopped.clone(),
         ));
+        metrics.set_leader(true);
         let task = tokio::spawn(sync::run(
             platform.client.clone(),
-            harbor.client(),
+            harbor.client().with_metrics(metrics.clone()),
             options,
-            received,
+            std::sync::Arc::new(tokio::sync::Mutex::new(received)),
+            metrics.clone(),
             stopped,
         ));
         Self {
@@ -182,6 +198,8 @@ impl Daemon {
             server,
             stop,
             webhook_url,
+            base_url,
+            metrics,
         }
     }
 
