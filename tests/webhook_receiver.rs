@@ -40,7 +40,14 @@ impl Daemon {
             max_body_bytes: MAX_BODY,
             events: sender,
         };
-        let router = server::router(DEFAULT_WEBHOOK_PATH, receiver);
+        // Served as the daemon serves it, by the instance that leads.
+        let metrics = harbor_bridge::metrics::Metrics::new();
+        metrics.set_leader(true);
+        let webhook = server::Webhook {
+            path: DEFAULT_WEBHOOK_PATH,
+            receiver,
+        };
+        let router = server::app(&metrics, Some(webhook));
         let (stop, stopped) = oneshot::channel::<()>();
         let shutdown = async move {
             let _ = stopped.await;

@@ -40,19 +40,10 @@ pub fn app(metrics: &Metrics, webhook: Option<Webhook<'_>>) -> axum::Router {
             } else {
                 path
             };
-            routes.merge(webhook::routes(path, receiver, Some(metrics.clone())))
+            routes.merge(webhook::routes(path, receiver, metrics.clone()))
         }
         None => routes,
     }
-}
-
-/// The webhook route alone, its deliveries not counted: `POST <webhook_path>` for Harbor's
-/// webhook deliveries. The daemon serves [`app`].
-///
-/// An invalid `webhook_path` (see [`is_valid_webhook_path`]) is logged and replaced by
-/// [`DEFAULT_WEBHOOK_PATH`].
-pub fn router(webhook_path: &str, receiver: WebhookReceiver) -> axum::Router {
-    webhook::routes(webhook_path, receiver, None)
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets in-flight requests

@@ -55,12 +55,12 @@ pub fn is_valid_webhook_path(path: &str) -> bool {
 #[derive(Debug)]
 struct Endpoint {
     receiver: WebhookReceiver,
-    metrics: Option<Metrics>,
+    metrics: Metrics,
 }
 
-/// `POST <path>` only; other methods get axum's 405. With `metrics`, every delivery is counted
+/// `POST <path>` only; other methods get axum's 405. Every delivery is counted
 /// by outcome (`webhook_deliveries_total`) and the queue's depth kept (`queue_depth`).
-pub(super) fn routes(path: &str, receiver: WebhookReceiver, metrics: Option<Metrics>) -> Router {
+pub(super) fn routes(path: &str, receiver: WebhookReceiver, metrics: Metrics) -> Router {
     // The signature can't report errors and axum panics on bad patterns: serve the default
     // path rather than crash. Configuration should reject such paths up front.
     let path = if is_valid_webhook_path(path) {
@@ -88,17 +88,16 @@ async fn receive(
 ) -> Response {
     // Only the leader applies events; a standby has Harbor retry (through the Service, the retry
     // may reach the leader; the periodic resync heals whatever is still missed).
-    let standby = endpoint.metrics.as_ref().is_some_and(|m| !m.is_leader());
+    let metrics = &endpoint.metrics;
+    let standby = !metrics.is_leader();
     let (result, response) = deliver(&endpoint.receiver, standby, headers, body).await;
-    if let Some(metrics) = &endpoint.metrics {
-        metrics.webhook_delivery(result);
-        let events = &endpoint.receiver.events;
-        if !events.is_closed() {
-            metrics.set_queue_depth(
-                WEBHOOK_EVENTS_QUEUE,
-                events.max_capacity() - events.capacity(),
-            );
-        }
+    metrics.webhook_delivery(result);
+    let events = &endpoint.receiver.events;
+    if !events.is_closed() {
+        metrics.set_queue_depth(
+            WEBHOOK_EVENTS_QUEUE,
+            events.max_capacity() - events.capacity(),
+        );
     }
     response
 }
@@ -305,15 +304,15 @@ mod tests {
             max_body_bytes: 4096,
             events,
         };
-        let metrics = Some(Metrics::new());
+        let metrics = Metrics::new();
         // The leader applies events; a standby's 503 is tested on its own.
-        metrics.iter().for_each(|m| m.set_leader(true));
+        metrics.set_leader(true);
         (Arc::new(Endpoint { receiver, metrics }), rx)
     }
 
     /// What the endpoint's metrics say about deliveries and the queue.
     fn counted(endpoint: &Endpoint) -> Vec<String> {
-        let text = endpoint.metrics.as_ref().unwrap().encode().unwrap();
+        let text = endpoint.metrics.encode().unwrap();
         text.lines()
             .filter(|l| {
                 l.starts_with("harbor_bridge_webhook") || l.starts_with("harbor_bridge_queue")
@@ -393,7 +392,7 @@ mod tests {
         }
         // Falls back instead of panicking.
         let (receiver, _rx) = receiver(1);
-        let _router = routes("/{broken", receiver.receiver.clone(), None);
+        let _router = routes("/{broken", receiver.receiver.clone(), Metrics::new());
     }
 
     #[tokio::test]
@@ -508,7 +507,7 @@ mod tests {
     #[tokio::test]
     async fn a_standby_has_harbor_retry_and_queues_nothing() {
         let (endpoint, mut rx) = receiver(4);
-        endpoint.metrics.iter().for_each(|m| m.set_leader(false));
+        endpoint.metrics.set_leader(false);
         let response = receive(State(endpoint.clone()), headers(Some(SECRET)), PUSH.into()).await;
         assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
         assert_eq!(response.headers()[header::RETRY_AFTER], "1");
