@@ -13,7 +13,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use url::Url;
 
-use crate::harbor::{ClientIdentityFiles, ClientOptions, RetryOptions, TlsOptions};
+use crate::harbor::{ClientIdentityFiles, ClientOptions, RetryOptions, TlsOptions, rotation};
 use crate::sync::{SyncOptions, WebhookPolicyTarget};
 
 /// Environment variable holding the Harbor password (the alternative to `harbor.passwordFile`).
@@ -351,7 +351,8 @@ impl Settings {
         if username.trim().is_empty() {
             return Err(invalid("harbor.username", "must not be empty"));
         }
-        let password = read_password(flags.harbor_password_file.or(h.password_file), password_env)?;
+        let password_file = flags.harbor_password_file.or(h.password_file);
+        let password = read_password(password_file.as_deref(), password_env)?;
         let client_identity = match (
             flags.harbor_client_cert_file.or(h.client_cert_file),
             flags.harbor_client_key_file.or(h.client_key_file),
@@ -418,6 +419,7 @@ impl Settings {
                 url,
                 username,
                 password,
+                password_file,
                 tls,
                 connect_timeout,
                 request_timeout,
@@ -688,10 +690,12 @@ fn parse_url(value: Option<String>, allow_plain_http: bool) -> Result<Url, Confi
     Ok(url)
 }
 
-fn read_password(file: Option<PathBuf>, env: Option<String>) -> Result<SecretString, ConfigError> {
+fn read_password(file: Option<&Path>, env: Option<String>) -> Result<SecretString, ConfigError> {
     const KEY: &str = "harbor.passwordFile";
     let password = match (file, env) {
-        (Some(path), _) => read_secret_file(KEY, &path)?,
+        (Some(path), _) => {
+            return rotation::read_password_file(path).map_err(|e| invalid(KEY, e.to_string()));
+        }
         (None, Some(value)) => value.trim_end_matches(['\r', '\n']).to_owned(),
         (None, None) => {
             return Err(invalid(

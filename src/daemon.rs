@@ -10,7 +10,7 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 
 use crate::config::{LeaderElection, Settings};
-use crate::harbor::HarborClient;
+use crate::harbor::{HarborClient, rotation};
 use crate::leader::{Elector, LeaseSettings};
 use crate::metrics::Metrics;
 use crate::{check, resources, server, sync};
@@ -201,6 +201,11 @@ pub async fn run(
         metrics.clone(),
         server::HARBOR_CHECK_INTERVAL,
     ));
+    let rotation = tokio::spawn(rotation::watch_files(
+        harbor.clone(),
+        settings.harbor.clone(),
+        rotation::ROTATION_CHECK_INTERVAL,
+    ));
     tracing::info!(harbor = harbor.base_url(), "harbor-bridge is running");
     let events: sync::harbor_events::SharedEvents = Arc::new(tokio::sync::Mutex::new(received));
     let controllers = |stop: BoxFuture<'static, ()>| {
@@ -222,6 +227,7 @@ pub async fn run(
         }
     }
     watcher.abort();
+    rotation.abort();
     server
         .await
         .context("HTTP server task")?

@@ -85,6 +85,23 @@ impl WebhookResult {
     }
 }
 
+/// A file re-read while running ([`crate::harbor::rotation`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reloaded {
+    /// The CA bundle and client certificate.
+    Tls,
+    Password,
+}
+
+impl Reloaded {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Tls => "tls",
+            Self::Password => "password",
+        }
+    }
+}
+
 /// How many resources of one kind have one `Ready` status, for the `resources` gauge.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResourceCount {
@@ -126,6 +143,12 @@ struct ResultLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReloadLabels {
+    file: &'static str,
+    result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct QueueLabels {
     queue: &'static str,
 }
@@ -159,6 +182,7 @@ struct Inner {
     harbor_retries: Family<OperationLabels, Counter>,
     harbor_up: Gauge,
     webhook_deliveries: Family<ResultLabels, Counter>,
+    file_reloads: Family<ReloadLabels, Counter>,
     queue_depth: Family<QueueLabels, Gauge>,
     leader: Gauge,
     resources: Arc<ResourcesCollector>,
@@ -246,6 +270,12 @@ impl Metrics {
             "Harbor webhook deliveries received, by outcome",
             webhook_deliveries.clone(),
         );
+        let file_reloads = Family::<ReloadLabels, Counter>::default();
+        registry.register(
+            "file_reloads",
+            "Rotated files re-read while running, by file (tls, password) and result (ok, error)",
+            file_reloads.clone(),
+        );
         let queue_depth = Family::<QueueLabels, Gauge>::default();
         queue_depth
             .get_or_create(&QueueLabels {
@@ -276,6 +306,7 @@ impl Metrics {
                 harbor_retries,
                 harbor_up,
                 webhook_deliveries,
+                file_reloads,
                 queue_depth,
                 leader,
                 resources,
@@ -348,6 +379,17 @@ impl Metrics {
             .webhook_deliveries
             .get_or_create(&ResultLabels {
                 result: result.as_str(),
+            })
+            .inc();
+    }
+
+    /// A rotated file was re-read; `ok` is false when it could not be used.
+    pub fn file_reloaded(&self, what: Reloaded, ok: bool) {
+        self.inner
+            .file_reloads
+            .get_or_create(&ReloadLabels {
+                file: what.as_str(),
+                result: if ok { "ok" } else { "error" },
             })
             .inc();
     }

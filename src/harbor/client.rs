@@ -1,8 +1,9 @@
 //! The request core every Harbor operation goes through: auth, limits, retries, errors, paging.
 
 use std::num::NonZeroU32;
-use std::sync::Arc;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, PoisonError, RwLock};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
@@ -30,6 +31,8 @@ pub struct ClientOptions {
     pub url: Url,
     pub username: String,
     pub password: SecretString,
+    /// Where `password` was read from; re-read when it changes ([`super::rotation`]).
+    pub password_file: Option<PathBuf>,
     pub tls: TlsOptions,
     pub connect_timeout: Duration,
     /// Bound on each request, body included. Deleting a large repository is one long request.
@@ -65,6 +68,7 @@ impl std::fmt::Debug for ClientOptions {
             .field("url", &self.url.as_str())
             .field("username", &self.username)
             .field("password", &"<redacted>")
+            .field("password_file", &self.password_file)
             .field("tls", &self.tls)
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)
@@ -95,10 +99,12 @@ pub struct HarborClient {
 }
 
 struct Inner {
-    http: reqwest::Client,
+    /// Swapped for a new one when the CA bundle or client certificate rotates.
+    http: RwLock<reqwest::Client>,
     base: String,
     username: String,
-    password: SecretString,
+    /// Swapped when the password file rotates.
+    password: RwLock<SecretString>,
     concurrency: Semaphore,
     rate: DefaultDirectRateLimiter,
     retry: RetryOptions,
@@ -196,25 +202,18 @@ pub(crate) struct Outcome {
 
 impl HarborClient {
     pub fn new(options: &ClientOptions) -> Result<Self, BuildError> {
-        let tls = tls::client_config(&options.tls)?;
         if options.url.scheme() == "http" {
             tracing::warn!(url = %options.url, "Harbor is reached over plain HTTP: credentials cross the network in clear");
         }
-        let http = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
-            .connect_timeout(options.connect_timeout)
-            .timeout(options.request_timeout)
-            .user_agent(concat!("harbor-bridge/", env!("CARGO_PKG_VERSION")))
-            // No cookie store: a kept `sid` cookie turns every later write into a CSRF failure.
-            .build()?;
+        let http = http_client(options)?;
         let burst = NonZeroU32::new(options.max_concurrent_requests.max(1) as u32)
             .unwrap_or(NonZeroU32::MIN);
         Ok(Self {
             inner: Arc::new(Inner {
-                http,
+                http: RwLock::new(http),
                 base: options.url.as_str().trim_end_matches('/').to_owned(),
                 username: options.username.clone(),
-                password: options.password.clone(),
+                password: RwLock::new(options.password.clone()),
                 concurrency: Semaphore::new(options.max_concurrent_requests.max(1)),
                 rate: RateLimiter::direct(
                     Quota::per_second(options.requests_per_second).allow_burst(burst),
@@ -230,6 +229,33 @@ impl HarborClient {
     pub fn with_metrics(mut self, metrics: Metrics) -> Self {
         self.metrics = Some(metrics);
         self
+    }
+
+    /// Trusts the CA bundle and presents the client certificate now in `options.tls`'s files.
+    /// New connections use them; requests in flight finish on the old ones. On error nothing
+    /// changes.
+    pub fn reload_tls(&self, options: &ClientOptions) -> Result<(), BuildError> {
+        let http = http_client(options)?;
+        *self
+            .inner
+            .http
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = http;
+        Ok(())
+    }
+
+    /// Sends `password` from the next request on.
+    pub fn set_password(&self, password: SecretString) {
+        *self
+            .inner
+            .password
+            .write()
+            .unwrap_or_else(PoisonError::into_inner) = password;
+    }
+
+    /// Where reloads are counted, if anywhere.
+    pub(crate) fn metrics(&self) -> Option<&Metrics> {
+        self.metrics.as_ref()
     }
 
     /// Harbor's address as configured (no credentials are ever part of it).
@@ -292,10 +318,20 @@ impl HarborClient {
             .await
             .expect("the concurrency semaphore is never closed");
         let url = format!("{}{}", inner.base, request.path);
-        let mut builder = inner
+        // Clones are cheap handles; the locks are held only for the copy.
+        let http = inner
             .http
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let password = inner
+            .password
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let mut builder = http
             .request(request.method.clone(), url)
-            .basic_auth(&inner.username, Some(inner.password.expose_secret()))
+            .basic_auth(&inner.username, Some(password.expose_secret()))
             .header(ACCEPT, request.accept);
         if !request.query.is_empty() {
             builder = builder.query(&request.query);
@@ -365,6 +401,18 @@ impl HarborClient {
             format!("more than {MAX_PAGES} pages; refusing to continue"),
         ))
     }
+}
+
+/// The HTTP client for `options`: their TLS trust, timeouts and user agent.
+fn http_client(options: &ClientOptions) -> Result<reqwest::Client, BuildError> {
+    let tls = tls::client_config(&options.tls)?;
+    Ok(reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .connect_timeout(options.connect_timeout)
+        .timeout(options.request_timeout)
+        .user_agent(concat!("harbor-bridge/", env!("CARGO_PKG_VERSION")))
+        // No cookie store: a kept `sid` cookie turns every later write into a CSRF failure.
+        .build()?)
 }
 
 /// Extracts Harbor's message from `{"errors":[{"code","message"}]}`, ChartMuseum's `{"error"}`,
@@ -438,6 +486,7 @@ mod tests {
             url: "https://harbor.example.com".parse().unwrap(),
             username: "admin".into(),
             password: SecretString::from("s3cr3t-Pa55"),
+            password_file: None,
             tls: TlsOptions::default(),
             connect_timeout: Duration::from_secs(1),
             request_timeout: Duration::from_secs(1),

@@ -9,6 +9,7 @@ mod models;
 mod paths;
 mod projects;
 mod repositories;
+pub mod rotation;
 mod system;
 mod tls;
 mod webhooks;

@@ -64,6 +64,7 @@ pub fn options_for(url: &str, ca_file: Option<PathBuf>) -> ClientOptions {
         url: url.parse().unwrap(),
         username: "admin".into(),
         password: SecretString::from(PASSWORD),
+        password_file: None,
         tls: TlsOptions {
             ca_file,
             ..TlsOptions::default()
@@ -151,6 +152,16 @@ impl Daemon {
     pub async fn start(
         platform: &Platform,
         harbor: &Harbor,
+        options: SyncOptions,
+        install_webhooks: bool,
+    ) -> Self {
+        Self::start_with_client(platform, harbor.client(), options, install_webhooks).await
+    }
+
+    /// [`Daemon::start`] with a Harbor client the test built (and may change while it runs).
+    pub async fn start_with_client(
+        platform: &Platform,
+        harbor: HarborClient,
         mut options: SyncOptions,
         install_webhooks: bool,
     ) -> Self {
@@ -187,7 +198,7 @@ impl Daemon {
         metrics.set_leader(true);
         let task = tokio::spawn(sync::run(
             platform.client.clone(),
-            harbor.client().with_metrics(metrics.clone()),
+            harbor.with_metrics(metrics.clone()),
             options,
             std::sync::Arc::new(tokio::sync::Mutex::new(received)),
             metrics.clone(),
