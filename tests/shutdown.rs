@@ -4,48 +4,25 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use harbor_bridge::resources::RegistryNamespace;
 use harbor_emulator::{Method, Profile};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::api::{Api, DeleteParams, PostParams};
 use serde_json::json;
-use support::{Daemon, Harbor, PASSWORD, Platform, eventually, fast_options, wait_gone};
+use support::process::DaemonProcess;
+use support::{Daemon, Harbor, Platform, eventually, fast_options, wait_gone};
 
 const WAIT: Duration = Duration::from_secs(30);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "hangs after the SIGTERM step since leader election was wired in; open item of issue 6"]
 async fn sigterm_mid_purge_exits_cleanly_and_a_restart_finishes_the_job() {
     let harbor = Harbor::start(Profile::Harbor28).await;
     let platform = Platform::start().await;
-    let kubeconfig = harbor.dir().join("kubeconfig");
-    std::fs::write(
-        &kubeconfig,
-        format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: s\n  cluster:\n    server: {}\nusers:\n- name: s\n  user: {{}}\n\
-             contexts:\n- name: s\n  context:\n    cluster: s\n    user: s\ncurrent-context: s\n",
-            platform.api.url()
-        ),
-    )
-    .unwrap();
-    let mut daemon = tokio::process::Command::new(env!("CARGO_BIN_EXE_harbor-bridge"))
-        .arg("run")
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("RUST_LOG", "warn")
-        .env("KUBECONFIG", &kubeconfig)
-        .env("POD_NAME", "bridge-0")
-        .env("HARBOR_BRIDGE_HARBOR_URL", harbor.emulator.base_url())
-        .env("HARBOR_BRIDGE_HARBOR_CA_FILE", &harbor.ca_file)
-        .env("HARBOR_BRIDGE_HARBOR_PASSWORD", PASSWORD)
-        .env("HARBOR_BRIDGE_SERVER_LISTEN", "127.0.0.1:0")
-        .env("HARBOR_BRIDGE_SYNC_RESYNC_INTERVAL", "30s")
-        .env("HARBOR_BRIDGE_SYNC_RETRY_INTERVAL", "200ms")
-        .kill_on_drop(true)
-        .spawn()
-        .expect("the daemon starts");
+    // The default 5 m resync: the purge, not resyncs, is what is in flight at SIGTERM.
+    let config = "sync:\n  retryInterval: 200ms\n";
+    let daemon = DaemonProcess::start(&harbor, &platform, "bridge-0", config).await;
 
     let namespaces: Api<RegistryNamespace> = Api::all(platform.client.clone());
     let namespace: RegistryNamespace = serde_json::from_value(json!({
@@ -81,19 +58,8 @@ async fn sigterm_mid_purge_exits_cleanly_and_a_restart_finishes_the_job() {
     })
     .await;
 
-    let pid = daemon.id().expect("running").to_string();
-    let stopping = Instant::now();
-    let status = std::process::Command::new("kill")
-        .args(["-TERM", &pid])
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let exit = tokio::time::timeout(Duration::from_secs(20), daemon.wait())
-        .await
-        .expect("stopped within 20 s of SIGTERM")
-        .unwrap();
+    let (exit, took) = daemon.terminate(Duration::from_secs(20)).await;
     assert!(exit.success(), "exit status {exit:?}");
-    let took = stopping.elapsed();
 
     // Nothing half-done: either the deletion finished, or the resource still holds its finalizer.
     if let Some(left) = namespaces.get_opt("rns-term").await.unwrap() {

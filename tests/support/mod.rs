@@ -1,6 +1,8 @@
 //! Shared test set-up: an HTTPS Harbor emulator with a generated CA, and client options for it.
 #![allow(dead_code)] // each test binary uses its own part of this module
 
+pub mod process;
+
 use std::num::NonZeroU32;
 use std::path::PathBuf;
 use std::time::Duration;
