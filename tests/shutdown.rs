@@ -99,3 +99,24 @@ async fn sigterm_mid_purge_exits_cleanly_and_a_restart_finishes_the_job() {
     restarted.stop().await;
     eprintln!("stopped {took:?} after SIGTERM");
 }
+
+/// A stop (SIGTERM, lost leadership) while the caches are still loading ends at once: kube's
+/// controller waits for a first listing that the shutdown itself cancels, which used to hang.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stop_before_the_caches_have_loaded_does_not_hang() {
+    let harbor = Harbor::start(Profile::Harbor28).await;
+    let platform = Platform::start().await;
+    // The registry Namespace listing keeps failing, so that cache never loads.
+    platform.api.faults().fail_matching(
+        u32::MAX,
+        500,
+        kube_standin::RequestMatch::any()
+            .method("GET")
+            .path_contains("/registry.tkestack.io/v1/namespaces"),
+    );
+    let daemon = Daemon::start(&platform, &harbor, fast_options(), false).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    tokio::time::timeout(Duration::from_secs(10), daemon.stop())
+        .await
+        .expect("stopped within 10 s although a cache never loaded");
+}

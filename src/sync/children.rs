@@ -5,12 +5,14 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use kube::api::{Api, DeleteParams, ObjectMeta, PostParams};
+use futures::FutureExt;
+use kube::api::{Api, DeleteParams, ObjectMeta, Patch, PatchParams, PostParams, Preconditions};
 use kube::runtime::controller::Action;
 use kube::runtime::finalizer::{Event, finalizer};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::{Resource, ResourceExt};
 
+use serde_json::json;
 use tokio::sync::mpsc;
 
 use super::FINALIZER;
@@ -57,6 +59,9 @@ pub trait Child: Synced + Resource<Scope = kube::core::NamespaceResourceScope> {
 }
 
 pub async fn reconcile<C: Child>(child: Arc<C>, ctx: Arc<Context>) -> Result<Action> {
+    if !parents_listed::<C>(&ctx) {
+        return Ok(Action::requeue(ctx.options.retry_interval));
+    }
     let started = std::time::Instant::now();
     let namespace = child.namespace().unwrap_or_default();
     let api: Api<C> = Api::namespaced(ctx.kube.clone(), &namespace);
@@ -104,10 +109,8 @@ async fn apply<C: Child>(child: &C, api: &Api<C>, ctx: &Context) -> Result<Actio
     let in_harbor = child.read_harbor(ctx, &project, &mut status).await?;
     let name = child.harbor_name();
     if !in_harbor && from_harbor(child) {
-        // Harbor dropped it: the resource goes too, and its finalizer finds nothing to delete.
-        api.delete(&child.name_any(), &DeleteParams::default())
-            .await?;
-        tracing::info!(kind = %C::kind(&()), harbor = name, %project, "Harbor no longer has it; removed");
+        // Harbor dropped it: the resource goes too.
+        remove_gone(api, child).await?;
         return Ok(Action::await_change());
     }
     let (reason, message) = if in_harbor {
@@ -121,6 +124,16 @@ async fn apply<C: Child>(child: &C, api: &Api<C>, ctx: &Context) -> Result<Actio
     status::set_ready(child, &mut status, reason, &message);
     status::write(api, child, child.status(), &status).await?;
     Ok(resync)
+}
+
+/// Whether the parents' cache (another controller's) holds its first full listing. Until then,
+/// right after a start, a parent missing from it may only be not listed yet: taken for a
+/// deleted parent, it would let a child's deletion skip Harbor and leak the repository.
+fn parents_listed<C: Child>(ctx: &Context) -> bool {
+    matches!(
+        C::Parent::store(ctx).wait_until_ready().now_or_never(),
+        Some(Ok(()))
+    )
 }
 
 /// Deletes the child's object in Harbor, unless its parent is going away (the parent then
@@ -237,13 +250,16 @@ pub async fn deletion_project<C: Child>(
 }
 
 /// Creates the children Harbor has and the platform lacks; removes those created from Harbor
-/// whose object Harbor no longer has (their finalizer then finds nothing to delete).
+/// whose object Harbor no longer has ([`remove_gone`]).
 pub async fn sync<C: Child>(ctx: &Context, parent: &C::Parent, harbor: &[String]) -> Result<()> {
     let namespace = parent.name_any();
-    let existing: Vec<ExistingChild> = C::store(ctx)
+    let children: Vec<Arc<C>> = C::store(ctx)
         .state()
-        .iter()
+        .into_iter()
         .filter(|c| c.namespace().as_deref() == Some(namespace.as_str()))
+        .collect();
+    let existing: Vec<ExistingChild> = children
+        .iter()
         .map(|c| ExistingChild {
             object_name: c.name_any(),
             harbor_name: c.harbor_name().to_owned(),
@@ -256,14 +272,56 @@ pub async fn sync<C: Child>(ctx: &Context, parent: &C::Parent, harbor: &[String]
         create::<C>(ctx, parent, name).await?;
     }
     let api: Api<C> = Api::namespaced(ctx.kube.clone(), &namespace);
-    for name in &diff.delete {
-        match api.delete(name, &DeleteParams::default()).await {
-            Ok(_) => tracing::info!(object = %name, %namespace, "Harbor no longer has it; removed"),
-            Err(kube::Error::Api(status)) if status.code == 404 => {}
+    let gone = children
+        .iter()
+        .filter(|c| diff.delete.contains(&c.name_any()));
+    for child in gone {
+        remove_gone(&api, child.as_ref()).await?;
+    }
+    Ok(())
+}
+
+/// Removes a child whose Harbor object is gone, leaving Harbor alone. Harbor was read a moment
+/// ago and the object may have been pushed again since: the finalizer, which deletes the Harbor
+/// object, must not run. So it comes off first, and the child is deleted only if still at that
+/// version. A reconcile that changed it in between (putting the finalizer back) makes either
+/// step fail with 409, and the next reconcile decides again.
+async fn remove_gone<C: Child>(api: &Api<C>, child: &C) -> Result<()> {
+    let name = child.name_any();
+    let mut version = child.resource_version();
+    if child.finalizers().iter().any(|f| f == FINALIZER) {
+        let others: Vec<&String> = child
+            .finalizers()
+            .iter()
+            .filter(|f| *f != FINALIZER)
+            .collect();
+        // The resourceVersion makes the patch conditional.
+        let patch = json!({ "metadata": { "resourceVersion": version, "finalizers": others } });
+        match api
+            .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+        {
+            Ok(updated) => version = updated.resource_version(),
+            Err(kube::Error::Api(status)) if [404, 409].contains(&status.code) => return Ok(()),
             Err(err) => return Err(err.into()),
         }
     }
-    Ok(())
+    let params = DeleteParams {
+        preconditions: Some(Preconditions {
+            resource_version: version,
+            uid: None,
+        }),
+        ..DeleteParams::default()
+    };
+    match api.delete(&name, &params).await {
+        Ok(_) => {
+            let (kind, harbor) = (C::kind(&()), child.harbor_name());
+            tracing::info!(%kind, object = %name, harbor, "Harbor no longer has it; removed");
+            Ok(())
+        }
+        Err(kube::Error::Api(status)) if [404, 409].contains(&status.code) => Ok(()),
+        Err(err) => Err(err.into()),
+    }
 }
 
 /// Creates the child for a Harbor object (a conflict means it exists already: fine).

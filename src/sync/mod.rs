@@ -30,7 +30,7 @@ use k8s_openapi::api::core::v1::Namespace as KubeNamespace;
 use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Recorder, Reporter};
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use secrecy::SecretString;
 use serde::de::DeserializeOwned;
@@ -164,13 +164,16 @@ pub async fn run(
         metrics.clone(),
     ));
     let tenants = futures::future::join_all(tenant_selectors.into_iter().map(|selector| {
-        Controller::new(
+        let tenants = Controller::new(
             Api::<KubeNamespace>::all(kube.clone()),
             watcher::Config::default().labels(&selector),
         )
-        .graceful_shutdown_on(shutdown.clone())
-        .run(tenant_namespaces::reconcile, retry_later, ctx.clone())
-        .for_each(log_outcome)
+        .graceful_shutdown_on(shutdown.clone());
+        let unsynced = stopped_unsynced(tenants.store(), shutdown.clone());
+        tenants
+            .run(tenant_namespaces::reconcile, retry_later, ctx.clone())
+            .take_until(unsynced)
+            .for_each(log_outcome)
     }));
     let webhooks = async {
         tokio::select! {
@@ -181,15 +184,31 @@ pub async fn run(
     tokio::join!(
         namespaces
             .run(project::reconcile, retry_later, ctx.clone())
+            .take_until(stopped_unsynced(
+                ctx.caches.namespaces.clone(),
+                shutdown.clone()
+            ))
             .for_each(log_outcome),
         repositories
             .run(children::reconcile, retry_later, ctx.clone())
+            .take_until(stopped_unsynced(
+                ctx.caches.repositories.clone(),
+                shutdown.clone()
+            ))
             .for_each(log_outcome),
         chart_groups
             .run(project::reconcile, retry_later, ctx.clone())
+            .take_until(stopped_unsynced(
+                ctx.caches.chart_groups.clone(),
+                shutdown.clone()
+            ))
             .for_each(log_outcome),
         charts
             .run(children::reconcile, retry_later, ctx.clone())
+            .take_until(stopped_unsynced(
+                ctx.caches.charts.clone(),
+                shutdown.clone()
+            ))
             .for_each(log_outcome),
         tenants,
         webhooks,
@@ -218,6 +237,23 @@ where
     Controller::new(Api::<K>::all(kube.clone()), watcher::Config::default())
         .reconcile_on(ReceiverStream::new(requests))
         .graceful_shutdown_on(shutdown)
+}
+
+/// Completes at `shutdown` if the controller's cache never finished its first listing, so that
+/// its stream can be dropped; otherwise never (the graceful shutdown then lets reconciles
+/// finish). kube-runtime's runner waits for that listing before it ends, and the listing stops
+/// with the shutdown: a stop during start-up would hang. No reconcile has started before the
+/// listing, so nothing is cut short.
+async fn stopped_unsynced<K>(store: Store<K>, shutdown: impl Future<Output = ()>)
+where
+    K: kube::Resource<DynamicType = ()> + Clone + 'static,
+{
+    shutdown.await;
+    if store.wait_until_ready().now_or_never().is_none() {
+        tracing::info!(kind = %K::kind(&()), "stopped before the first listing finished");
+    } else {
+        std::future::pending::<()>().await;
+    }
 }
 
 /// A failed reconcile (already recorded on the resource) is retried after `retryInterval`.

@@ -1,4 +1,4 @@
-//! Injected failures: error statuses, latency, dropped connections and lost replies.
+//! Injected failures: error statuses, latency, dropped connections, lost replies and timeouts.
 
 use std::sync::Mutex;
 use std::time::Duration;
@@ -16,6 +16,9 @@ pub enum InjectedFault {
     Dropped,
     /// The request was applied, then the connection was closed without a response.
     LostReply,
+    /// The request was applied, then the reply was held longer than the client waits, and the
+    /// connection closed.
+    TimedOut,
 }
 
 /// What the HTTP layer must do before running the handler.
@@ -24,6 +27,8 @@ pub(crate) enum Decision {
     Fail(u16),
     Drop,
     LoseReply,
+    /// Serve, then hold the reply this long and close the connection.
+    Timeout(Duration),
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +61,24 @@ struct Rule {
 struct Random {
     probability: f64,
     rng: fastrand::Rng,
+    /// Also drop connections and time out (holding replies this long), besides error statuses.
+    timeout_hold: Option<Duration>,
+}
+
+impl Random {
+    fn pick(&mut self) -> Option<Decision> {
+        if self.rng.f64() >= self.probability {
+            return None;
+        }
+        // With transport faults, each of the four statuses, a drop and a timeout is as likely.
+        let kinds = RANDOM_STATUSES.len() + if self.timeout_hold.is_some() { 2 } else { 0 };
+        let pick = self.rng.usize(..kinds);
+        Some(match (RANDOM_STATUSES.get(pick), self.timeout_hold) {
+            (Some(status), _) => Decision::Fail(*status),
+            (None, Some(hold)) if pick == RANDOM_STATUSES.len() => Decision::Timeout(hold),
+            (None, _) => Decision::Drop,
+        })
+    }
 }
 
 #[derive(Debug, Default)]
@@ -103,9 +126,27 @@ impl Faults {
     /// Each request fails with probability `p` (status drawn from 500/502/503/429), from a
     /// seeded RNG so runs are reproducible.
     pub fn fail_fraction(&self, p: f64, seed: u64) {
+        self.set_random(p, seed, None);
+    }
+
+    /// Like [`Faults::fail_fraction`], but a failure is equally likely to be one of the four
+    /// statuses, a dropped connection (no effect) or a timeout: the request is applied, then
+    /// its reply is held for `timeout_hold` (make it longer than the client's request timeout)
+    /// and the connection closed.
+    ///
+    /// Design choice: a timed-out request takes effect when it arrives, not after the hold. A
+    /// write applied only after the client gave up could land after the client's later writes
+    /// (a project created again after its deletion), and Harbor's API offers no way to fence
+    /// such stale writes; a slow reply to a write already done is what a client must handle.
+    pub fn fail_fraction_with_transport(&self, p: f64, seed: u64, timeout_hold: Duration) {
+        self.set_random(p, seed, Some(timeout_hold));
+    }
+
+    fn set_random(&self, p: f64, seed: u64, timeout_hold: Option<Duration>) {
         lock(&self.inner).random = Some(Random {
             probability: p.clamp(0.0, 1.0),
             rng: fastrand::Rng::with_seed(seed),
+            timeout_hold,
         });
     }
 
@@ -159,11 +200,7 @@ impl Faults {
                 rule.decision
             });
         inner.rules.retain(|r| r.remaining > 0);
-        let decision = from_rule.or_else(|| {
-            let random = inner.random.as_mut()?;
-            (random.rng.f64() < random.probability)
-                .then(|| Decision::Fail(RANDOM_STATUSES[random.rng.usize(..RANDOM_STATUSES.len())]))
-        });
+        let decision = from_rule.or_else(|| inner.random.as_mut()?.pick());
         if decision.is_some() {
             inner.injected += 1;
         }
@@ -202,6 +239,26 @@ mod tests {
         assert_eq!(run(7), run(7));
         let hits = run(7).into_iter().filter(|hit| *hit).count();
         assert!((16..=48).contains(&hits), "{hits}");
+    }
+
+    #[test]
+    fn fraction_with_transport_mixes_statuses_drops_and_timeouts() {
+        let faults = Faults::default();
+        let hold = Duration::from_millis(1500);
+        faults.fail_fraction_with_transport(1.0, 3, hold);
+        let decisions: Vec<Decision> = (0..120)
+            .filter_map(|_| faults.decide(&Method::GET, "/"))
+            .collect();
+        assert_eq!(decisions.len(), 120);
+        for want in [
+            Decision::Fail(500),
+            Decision::Fail(429),
+            Decision::Drop,
+            Decision::Timeout(hold),
+        ] {
+            assert!(decisions.contains(&want), "{want:?} never drawn");
+        }
+        assert!(!decisions.contains(&Decision::LoseReply));
     }
 
     #[test]

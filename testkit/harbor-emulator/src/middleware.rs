@@ -23,7 +23,7 @@ pub struct Call {
     pub raw_path: String,
     pub query: Option<String>,
     /// The status the emulator produced; `None` when the connection was dropped unanswered.
-    /// With [`InjectedFault::LostReply`] the client never saw it.
+    /// With [`InjectedFault::LostReply`] and [`InjectedFault::TimedOut`] the client never saw it.
     pub status: Option<u16>,
     /// The spec-style template that matched, e.g. `/api/v2.0/projects/{project_name_or_id}`.
     pub route: Option<String>,
@@ -143,18 +143,21 @@ pub(crate) async fn harbor_layer(
         Some(Decision::Fail(status)) => {
             (fault_response(status), Some(InjectedFault::Status(status)))
         }
-        Some(Decision::LoseReply) | None => {
+        Some(Decision::LoseReply | Decision::Timeout(_)) | None => {
             // gorilla/csrf is skipped for /api/ paths only when no `sid` cookie is present.
             let response = if is_unsafe(&method) && had_cookie {
                 HarborError::forbidden_with("CSRF token invalid").into_response()
             } else {
                 next.run(request).await
             };
-            if decision == Some(Decision::LoseReply) {
-                kill();
-                (response, Some(InjectedFault::LostReply))
-            } else {
-                (response, None)
+            match decision {
+                Some(Decision::LoseReply) => {
+                    kill();
+                    (response, Some(InjectedFault::LostReply))
+                }
+                // Held and killed below, once the call is logged.
+                Some(Decision::Timeout(_)) => (response, Some(InjectedFault::TimedOut)),
+                _ => (response, None),
             }
         }
     };
@@ -183,6 +186,11 @@ pub(crate) async fn harbor_layer(
         fault,
     };
     lock(&shared.calls).push(call);
+    if let Some(Decision::Timeout(hold)) = decision {
+        // The client gives up first; if it waits longer, it still gets no reply.
+        tokio::time::sleep(hold).await;
+        kill();
+    }
     response
 }
 
