@@ -65,6 +65,20 @@ async fn the_leader(replicas: &[&DaemonProcess]) -> usize {
     .await
 }
 
+/// Waits until `replica` leads; returns how long that took.
+async fn leads_after(replica: &DaemonProcess) -> Duration {
+    let since = Instant::now();
+    eventually(&format!("{} to lead", replica.identity), WAIT, || async {
+        activity(replica)
+            .await?
+            .leading
+            .then_some(())
+            .ok_or_else(|| "not yet".to_owned())
+    })
+    .await;
+    since.elapsed()
+}
+
 async fn create_namespace(api: &Api<RegistryNamespace>, name: &str) {
     let namespace: RegistryNamespace = serde_json::from_value(json!({
         "apiVersion": "registry.tkestack.io/v1", "kind": "Namespace",
@@ -127,16 +141,7 @@ async fn one_replica_writes_at_a_time_and_a_standby_takes_over() {
     // A clean stop releases the lease: the standby leads well before it would have expired.
     let (exit, _) = leader.terminate(Duration::from_secs(15)).await;
     assert!(exit.success(), "{exit:?}");
-    let stopped = Instant::now();
-    eventually("the standby to lead", WAIT, || async {
-        activity(&standby)
-            .await?
-            .leading
-            .then_some(())
-            .ok_or_else(|| "not yet".to_owned())
-    })
-    .await;
-    let took = stopped.elapsed();
+    let took = leads_after(&standby).await;
     assert!(took < LEASE, "took over {took:?} after a clean stop");
     create_namespace(&namespaces, "fourth").await;
     wait_project(&harbor, "fourth").await;
@@ -144,16 +149,7 @@ async fn one_replica_writes_at_a_time_and_a_standby_takes_over() {
     // A crash leaves the lease held until it expires; then the new standby takes over.
     let c = DaemonProcess::start(&harbor, &platform, "bridge-c", FAST_CONFIG).await;
     standby.signal("-KILL");
-    let killed = Instant::now();
-    eventually("the new standby to lead", WAIT, || async {
-        activity(&c)
-            .await?
-            .leading
-            .then_some(())
-            .ok_or_else(|| "not yet".to_owned())
-    })
-    .await;
-    let took = killed.elapsed();
+    let took = leads_after(&c).await;
     assert!(
         took <= LEASE * 3,
         "took over {took:?} after a crash, lease {LEASE:?}"
