@@ -106,6 +106,7 @@ struct Inner {
     /// Swapped when the password file rotates.
     password: RwLock<SecretString>,
     concurrency: Semaphore,
+    max_concurrent_requests: usize,
     rate: DefaultDirectRateLimiter,
     retry: RetryOptions,
 }
@@ -215,6 +216,7 @@ impl HarborClient {
                 username: options.username.clone(),
                 password: RwLock::new(options.password.clone()),
                 concurrency: Semaphore::new(options.max_concurrent_requests.max(1)),
+                max_concurrent_requests: options.max_concurrent_requests.max(1),
                 rate: RateLimiter::direct(
                     Quota::per_second(options.requests_per_second).allow_burst(burst),
                 ),
@@ -256,6 +258,11 @@ impl HarborClient {
     /// Where reloads are counted, if anywhere.
     pub(crate) fn metrics(&self) -> Option<&Metrics> {
         self.metrics.as_ref()
+    }
+
+    /// How many requests may be in flight at once (`harbor.maxConcurrentRequests`).
+    pub fn max_concurrent_requests(&self) -> usize {
+        self.inner.max_concurrent_requests
     }
 
     /// Harbor's address as configured (no credentials are ever part of it).

@@ -1,9 +1,14 @@
 //! What every reconcile needs: the clients, the options, the caches and the event recorder.
 
+use std::collections::HashSet;
+use std::sync::{Arc, Mutex};
+
+use futures::StreamExt;
 use k8s_openapi::api::core::v1::Namespace as KubeNamespace;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, PartialObjectMeta, PostParams};
 use kube::runtime::events::{Event, EventType, Recorder};
 use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Resource, ResourceExt};
 use tokio::sync::mpsc;
 
@@ -32,6 +37,78 @@ pub struct Context {
     /// Reconcile counts and durations.
     pub metrics: Metrics,
     chart_backend: std::sync::Mutex<Option<ChartBackend>>,
+    /// Held while Harbor is asked, so that concurrent reconciles ask once between them.
+    chart_backend_asking: tokio::sync::Mutex<()>,
+    /// The Kubernetes namespaces that exist, so that a resync need not ask for each one.
+    kube_namespaces: Arc<KnownNamespaces>,
+    /// The metadata watch keeping `kube_namespaces`; stopped with the context.
+    kube_namespaces_watch: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for Context {
+    fn drop(&mut self) {
+        self.kube_namespaces_watch.abort();
+    }
+}
+
+/// Names of the Kubernetes namespaces that exist (terminating ones included), kept current by a
+/// metadata watch. `None` until the watch has listed them all, and again after a watch error,
+/// until the next full listing: callers then ask the API server, as without the cache.
+#[derive(Default)]
+struct KnownNamespaces {
+    names: Mutex<Option<HashSet<String>>>,
+}
+
+impl KnownNamespaces {
+    fn with<T>(&self, f: impl FnOnce(&mut Option<HashSet<String>>) -> T) -> T {
+        f(&mut self.names.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+
+    /// `Some(exists)` when the watch knows, `None` when the API server must be asked.
+    fn exists(&self, name: &str) -> Option<bool> {
+        self.with(|names| names.as_ref().map(|n| n.contains(name)))
+    }
+
+    /// Keeps the set current until the task is aborted.
+    fn watch(self: Arc<Self>, kube: kube::Client) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            let api: Api<PartialObjectMeta<KubeNamespace>> = Api::all(kube);
+            let mut listing: Option<HashSet<String>> = None;
+            let mut events = watcher::watcher(api, watcher::Config::default())
+                .default_backoff()
+                .boxed();
+            while let Some(event) = events.next().await {
+                match event {
+                    Ok(watcher::Event::Init) => listing = Some(HashSet::new()),
+                    Ok(watcher::Event::InitApply(ns)) => {
+                        if let Some(listing) = listing.as_mut() {
+                            listing.insert(ns.name_any());
+                        }
+                    }
+                    Ok(watcher::Event::InitDone) => {
+                        let listed = listing.take().unwrap_or_default();
+                        self.with(|names| *names = Some(listed));
+                    }
+                    Ok(watcher::Event::Apply(ns)) => self.with(|names| {
+                        if let Some(names) = names {
+                            names.insert(ns.name_any());
+                        }
+                    }),
+                    Ok(watcher::Event::Delete(ns)) => self.with(|names| {
+                        if let Some(names) = names {
+                            names.remove(&ns.name_any());
+                        }
+                    }),
+                    Err(error) => {
+                        // Events may have been missed: ask the API server until the next listing.
+                        tracing::debug!(%error, "Kubernetes namespace watch failed; will retry");
+                        listing = None;
+                        self.with(|names| *names = None);
+                    }
+                }
+            }
+        })
+    }
 }
 
 /// The reflector stores of the four kinds.
@@ -109,6 +186,8 @@ impl Context {
         triggers: Triggers,
         metrics: Metrics,
     ) -> Self {
+        let kube_namespaces = Arc::new(KnownNamespaces::default());
+        let kube_namespaces_watch = kube_namespaces.clone().watch(kube.clone());
         Self {
             kube,
             harbor,
@@ -118,13 +197,24 @@ impl Context {
             triggers,
             metrics,
             chart_backend: std::sync::Mutex::new(None),
+            chart_backend_asking: tokio::sync::Mutex::new(()),
+            kube_namespaces,
+            kube_namespaces_watch,
         }
     }
 
     /// Whether Harbor keeps ChartMuseum charts. Asked once, and again after Harbor was
     /// unreachable (it may come back as another version).
+    /// Reconciles asking at the same time wait for one answer (a burst of ChartGroups at start-up
+    /// made one `systeminfo` call each).
     pub async fn chart_backend(&self) -> Result<ChartBackend> {
-        if let Some(backend) = *self.chart_backend.lock().unwrap_or_else(|e| e.into_inner()) {
+        let known = || *self.chart_backend.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(backend) = known() {
+            return Ok(backend);
+        }
+        let _asking = self.chart_backend_asking.lock().await;
+        if let Some(backend) = known() {
+            // Another reconcile asked while this one waited.
             return Ok(backend);
         }
         let backend = self.harbor.system_info().await?.chart_backend();
@@ -179,9 +269,16 @@ impl Context {
 
     /// Ensures the Kubernetes namespace that holds a registry Namespace's `Repository` resources.
     /// One the daemon creates is labelled as its own, so that it is removed with its parent.
+    /// A namespace the watch has seen costs no request, one it knows missing only the create
+    /// (a GET per owner per reconcile, before).
     pub async fn ensure_kube_namespace(&self, name: &str) -> Result<()> {
+        let known = self.kube_namespaces.exists(name);
+        if known == Some(true) {
+            return Ok(());
+        }
         let api: Api<KubeNamespace> = Api::all(self.kube.clone());
-        if api.get_opt(name).await?.is_some() {
+        // Unknown to the watch (not listed yet): ask. Known missing: create (409 is fine).
+        if known.is_none() && api.get_opt(name).await?.is_some() {
             return Ok(());
         }
         let mut namespace = KubeNamespace::default();

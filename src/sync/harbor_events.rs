@@ -4,6 +4,8 @@
 
 use std::sync::Arc;
 
+use futures::StreamExt;
+
 use kube::runtime::reflector::ObjectRef;
 use tokio::sync::mpsc;
 
@@ -19,17 +21,30 @@ use crate::resources::{Chart, ChartGroup, RegistryNamespace, Repository};
 /// The webhook events queue, shared by successive leadership terms of the controllers.
 pub type SharedEvents = Arc<tokio::sync::Mutex<mpsc::Receiver<HarborEvent>>>;
 
+/// Events applied at once. Each is a few requests and they are independent hints (a duplicate
+/// or reordered one converges like any other), so one slow Harbor answer must not hold the rest.
+const CONCURRENT_EVENTS: usize = 32;
+
 /// Applies events until the channel closes (or the caller stops awaiting).
 pub async fn consume(events: SharedEvents, ctx: Arc<Context>) {
     // One leadership term at a time holds the queue; the next term takes it over.
     let mut events = events.lock().await;
-    while let Some(event) = events.recv().await {
+    let incoming = futures::stream::poll_fn(|cx| {
+        let event = events.poll_recv(cx);
         let depth = events.max_capacity() - events.capacity();
         ctx.metrics.set_queue_depth(WEBHOOK_EVENTS_QUEUE, depth);
-        if let Err(error) = apply(&event, &ctx).await {
-            tracing::warn!(%error, kind = event.kind.as_str(), project = %event.project, repository = %event.repository, "could not apply a Harbor event; the next resync will");
-        }
-    }
+        event
+    });
+    incoming
+        .for_each_concurrent(CONCURRENT_EVENTS, |event| {
+            let ctx = &ctx;
+            async move {
+                if let Err(error) = apply(&event, ctx).await {
+                    tracing::warn!(%error, kind = event.kind.as_str(), project = %event.project, repository = %event.repository, "could not apply a Harbor event; the next resync will");
+                }
+            }
+        })
+        .await;
 }
 
 async fn apply(event: &HarborEvent, ctx: &Context) -> Result<()> {

@@ -495,6 +495,11 @@ impl Emulator {
         lock(&self.shared().calls).clone()
     }
 
+    /// How many calls the log holds (cheaper than `calls().len()` on a long log).
+    pub fn call_count(&self) -> usize {
+        lock(&self.shared().calls).len()
+    }
+
     pub fn clear_calls(&self) {
         lock(&self.shared().calls).clear();
     }

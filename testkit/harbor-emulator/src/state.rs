@@ -2,7 +2,7 @@
 //! webhook policies. No I/O here: operations return Harbor's error or the webhook events Harbor
 //! would emit, and the HTTP layer and webhook sender act on them.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use jiff::Timestamp;
 
@@ -305,6 +305,8 @@ pub struct State {
     ids: Ids,
     /// Every project ever created, soft-deleted ones included.
     projects: BTreeMap<i64, Project>,
+    /// Live projects by name (lookups by name are on every project route).
+    by_name: HashMap<String, i64>,
     /// Keyed by id; they outlive their project (observed on v2.7.0).
     policies: BTreeMap<i64, WebhookPolicy>,
 }
@@ -315,6 +317,7 @@ impl State {
             profile,
             ids: Ids::default(),
             projects: BTreeMap::new(),
+            by_name: HashMap::new(),
             policies: BTreeMap::new(),
         }
     }
@@ -349,6 +352,7 @@ impl State {
         metadata
             .entry("public".to_owned())
             .or_insert_with(|| "false".to_owned());
+        self.by_name.insert(name.to_owned(), id);
         self.projects.insert(
             id,
             Project {
@@ -368,9 +372,8 @@ impl State {
     }
 
     fn live_by_name(&self, name: &str) -> Option<&Project> {
-        self.projects
-            .values()
-            .find(|p| !p.deleted && p.name == name)
+        let id = self.by_name.get(name)?;
+        self.projects.get(id).filter(|p| !p.deleted)
     }
 
     /// A live (not soft-deleted) project.
@@ -431,9 +434,11 @@ impl State {
             return Err(HarborError::precondition(cause));
         }
         let project = self.project_mut(by)?;
-        project.name = format!("{}#{}", project.name, project.id);
+        let renamed = format!("{}#{}", project.name, project.id);
+        let live_name = std::mem::replace(&mut project.name, renamed);
         project.deleted = true;
         project.updated = Timestamp::now();
+        self.by_name.remove(&live_name);
         Ok(())
     }
 

@@ -170,14 +170,12 @@ impl Cluster {
             ));
         }
         let namespace = namespace.filter(|_| rt.namespaced);
+        let after = after
+            .as_ref()
+            .map(|(ns, name)| (ns.as_str(), name.as_str()));
         let mut matching = self
             .store
-            .range(&rt.group, &rt.plural, namespace)
-            .filter(|(k, _)| {
-                after
-                    .as_ref()
-                    .is_none_or(|(ns, name)| (&k.namespace, &k.name) > (ns, name))
-            })
+            .range_after(&rt.group, &rt.plural, namespace, after)
             .filter(|(_, o)| selector.matches(o));
         let limit = limit.filter(|l| *l > 0).unwrap_or(usize::MAX);
         let page: Vec<(&ObjectKey, &Arc<Value>)> = matching.by_ref().take(limit).collect();

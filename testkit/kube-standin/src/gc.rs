@@ -1,8 +1,6 @@
 //! What the controller manager would do after writes: the garbage collector (ownerReferences),
 //! the namespace controller (terminating namespaces) and CRD instance cleanup.
 
-use std::collections::HashSet;
-
 use serde_json::Value;
 
 use crate::cluster::{Cluster, Propagation};
@@ -33,8 +31,7 @@ impl Cluster {
         let namespaces = self.registry.builtin("", "namespaces").clone();
         let terminating: Vec<ObjectKey> = self
             .store
-            .range("", "namespaces", None)
-            .filter(|(_, ns)| meta::is_deleting(ns))
+            .deleting("", "namespaces")
             .map(|(k, _)| k.clone())
             .collect();
         let mut progressed = false;
@@ -57,8 +54,7 @@ impl Cluster {
     fn clean_up_deleted_crds(&mut self) -> bool {
         let deleted: Vec<(ObjectKey, Option<ResourceType>)> = self
             .store
-            .range("apiextensions.k8s.io", "customresourcedefinitions", None)
-            .filter(|(_, crd)| meta::is_deleting(crd))
+            .deleting("apiextensions.k8s.io", "customresourcedefinitions")
             .map(|(k, crd)| (k.clone(), ResourceType::from_crd(crd).ok()))
             .collect();
         let mut progressed = false;
@@ -92,18 +88,14 @@ impl Cluster {
     /// Deletes objects all of whose owners are gone; drops references to missing owners
     /// from objects that still have a live one.
     fn collect_orphans(&mut self) -> bool {
-        let live: HashSet<String> = self
-            .store
-            .iter()
-            .filter_map(|(_, o)| meta::uid(o).map(str::to_owned))
-            .collect();
         let mut fully_orphaned = Vec::new();
         let mut dangling = Vec::new();
-        for (key, obj) in self.store.iter() {
+        // Only objects with owner references can be orphans.
+        for (key, obj) in self.store.owned() {
             let owners = meta::owner_uids(obj);
             let missing: Vec<String> = owners
                 .iter()
-                .filter(|u| !live.contains(*u))
+                .filter(|u| !self.store.has_uid(u))
                 .cloned()
                 .collect();
             if missing.is_empty() {
@@ -179,7 +171,7 @@ impl Cluster {
     pub(crate) fn drop_owner_references(&mut self, uids: &[String]) -> bool {
         let affected: Vec<(ObjectKey, Value)> = self
             .store
-            .iter()
+            .owned()
             .filter(|(_, o)| meta::owner_uids(o).iter().any(|u| uids.contains(u)))
             .map(|(k, o)| {
                 let mut obj = (**o).clone();

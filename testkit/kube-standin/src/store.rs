@@ -2,7 +2,8 @@
 //! global revision (the `resourceVersion`) and is kept in a change history for watches.
 //! It knows nothing about Kubernetes semantics beyond `metadata.resourceVersion`.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
+use std::ops::Bound;
 use std::sync::Arc;
 
 use serde_json::Value;
@@ -63,6 +64,9 @@ pub struct TooOld {
 #[derive(Debug, Clone)]
 pub struct Store {
     objects: BTreeMap<ObjectKey, Arc<Value>>,
+    /// Indexes kept in step with `objects`, so that the controllers run after every write
+    /// (garbage collector, namespace termination) cost what they touch, not the whole store.
+    index: Index,
     revision: u64,
     history: VecDeque<Change>,
     /// Watches may start from this revision or later; older ones get `TooOld`.
@@ -80,6 +84,7 @@ impl Store {
     pub fn with_history_limit(history_limit: usize) -> Self {
         Self {
             objects: BTreeMap::new(),
+            index: Index::default(),
             revision: 0,
             history: VecDeque::new(),
             oldest_watchable: 0,
@@ -106,23 +111,73 @@ impl Store {
         plural: &'a str,
         namespace: Option<&'a str>,
     ) -> impl Iterator<Item = (&'a ObjectKey, &'a Arc<Value>)> + 'a {
-        self.objects.iter().filter(move |(k, _)| {
-            k.same_resource(group, plural) && namespace.is_none_or(|ns| k.namespace == ns)
-        })
+        self.range_after(group, plural, namespace, None)
     }
 
-    /// Every object in a namespace, whatever its resource.
+    /// Like [`Store::range`], starting after `(namespace, name)` (a list's continue key).
+    pub fn range_after<'a>(
+        &'a self,
+        group: &'a str,
+        plural: &'a str,
+        namespace: Option<&'a str>,
+        after: Option<(&str, &str)>,
+    ) -> impl Iterator<Item = (&'a ObjectKey, &'a Arc<Value>)> + 'a {
+        let floor = ObjectKey::new(group, plural, namespace, "");
+        let lower = match after {
+            Some((ns, name)) => {
+                let key = ObjectKey::new(group, plural, Some(ns), name);
+                if key >= floor {
+                    Bound::Excluded(key)
+                } else {
+                    Bound::Included(floor)
+                }
+            }
+            None => Bound::Included(floor),
+        };
+        self.objects
+            .range((lower, Bound::Unbounded))
+            .take_while(move |(k, _)| {
+                k.same_resource(group, plural) && namespace.is_none_or(|ns| k.namespace == ns)
+            })
+    }
+
+    /// Every object in a namespace, whatever its resource, in key order.
     pub fn in_namespace<'a>(
         &'a self,
         namespace: &'a str,
     ) -> impl Iterator<Item = (&'a ObjectKey, &'a Arc<Value>)> + 'a {
-        self.objects
-            .iter()
-            .filter(move |(k, _)| k.namespace == namespace)
+        self.index
+            .by_namespace
+            .get(namespace)
+            .into_iter()
+            .flatten()
+            .filter_map(|k| self.objects.get_key_value(k))
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = (&ObjectKey, &Arc<Value>)> {
-        self.objects.iter()
+    /// Objects of one resource with a `deletionTimestamp`, in key order.
+    pub fn deleting<'a>(
+        &'a self,
+        group: &'a str,
+        plural: &'a str,
+    ) -> impl Iterator<Item = (&'a ObjectKey, &'a Arc<Value>)> + 'a {
+        self.index
+            .deleting
+            .iter()
+            .filter(move |k| k.same_resource(group, plural))
+            .filter_map(|k| self.objects.get_key_value(k))
+    }
+
+    /// Objects with at least one owner reference, in key order.
+    pub fn owned(&self) -> impl Iterator<Item = (&ObjectKey, &Arc<Value>)> {
+        self.index
+            .owned
+            .iter()
+            .filter_map(|k| self.objects.get_key_value(k))
+    }
+
+    /// Whether a stored object has this uid.
+    pub fn has_uid(&self, uid: &str) -> bool {
+        self.index.uids.contains(uid)
     }
 
     /// Writes `object` under `key` (ADDED if new, MODIFIED otherwise) at the next revision.
@@ -135,6 +190,10 @@ impl Store {
         );
         let object = Arc::new(object);
         let previous = self.objects.insert(key.clone(), object.clone());
+        if let Some(previous) = &previous {
+            self.index.forget(&key, previous);
+        }
+        self.index.note(&key, &object);
         let kind = if previous.is_some() {
             ChangeKind::Modified
         } else {
@@ -147,6 +206,7 @@ impl Store {
     /// Removes the object; the DELETED change carries it at the deletion revision.
     pub fn remove(&mut self, key: &ObjectKey) -> Option<Arc<Value>> {
         let previous = self.objects.remove(key)?;
+        self.index.forget(key, &previous);
         self.revision += 1;
         let mut last = (*previous).clone();
         meta::set(
@@ -202,6 +262,53 @@ impl Store {
     pub fn compact(&mut self) {
         self.history.clear();
         self.oldest_watchable = self.revision;
+    }
+}
+
+/// Secondary indexes of the store.
+#[derive(Debug, Clone, Default)]
+struct Index {
+    /// Namespaced objects by namespace.
+    by_namespace: HashMap<String, BTreeSet<ObjectKey>>,
+    /// Objects with a `deletionTimestamp`.
+    deleting: BTreeSet<ObjectKey>,
+    /// Objects with owner references.
+    owned: BTreeSet<ObjectKey>,
+    /// The uids of the stored objects.
+    uids: HashSet<String>,
+}
+
+impl Index {
+    fn note(&mut self, key: &ObjectKey, object: &Value) {
+        if !key.namespace.is_empty() {
+            self.by_namespace
+                .entry(key.namespace.clone())
+                .or_default()
+                .insert(key.clone());
+        }
+        if meta::is_deleting(object) {
+            self.deleting.insert(key.clone());
+        }
+        if !meta::owner_uids(object).is_empty() {
+            self.owned.insert(key.clone());
+        }
+        if let Some(uid) = meta::uid(object) {
+            self.uids.insert(uid.to_owned());
+        }
+    }
+
+    fn forget(&mut self, key: &ObjectKey, object: &Value) {
+        if let Some(keys) = self.by_namespace.get_mut(&key.namespace) {
+            keys.remove(key);
+            if keys.is_empty() {
+                self.by_namespace.remove(&key.namespace);
+            }
+        }
+        self.deleting.remove(key);
+        self.owned.remove(key);
+        if let Some(uid) = meta::uid(object) {
+            self.uids.remove(uid);
+        }
     }
 }
 
