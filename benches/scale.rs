@@ -27,21 +27,19 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+#[path = "../tests/support/mod.rs"]
+mod support;
+
 use clap::{Parser, ValueEnum};
 use futures::StreamExt;
-use harbor_bridge::resources::{
-    self, ChartGroup, RegistryNamespace, Repository, SyncStatus, names,
-};
-use harbor_emulator::pki::TestCa;
-use harbor_emulator::{Emulator, EmulatorConfig, Method, Profile};
-use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-use kube::api::{Api, DeleteParams, Patch, PatchParams, PostParams};
+use harbor_bridge::resources::{ChartGroup, RegistryNamespace, Repository, SyncStatus, names};
+use harbor_emulator::{Emulator, Method, Profile};
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use kube::runtime::watcher;
 use kube_standin::ApiServer;
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const PASSWORD: &str = "Harbor12345-bench";
 const WEBHOOK_SECRET: &str = "bench-webhook-secret";
 const TENANT: &str = "t";
 /// Harbor's largest page (`page_size` is capped at 100).
@@ -238,65 +236,27 @@ fn machine() -> String {
 // ---- the environment: emulator, stand-in, daemon --------------------------------------------
 
 struct Env {
-    emulator: Emulator,
-    api: ApiServer,
-    client: kube::Client,
-    ca_file: PathBuf,
+    harbor: support::Harbor,
+    platform: support::Platform,
     kubeconfig: PathBuf,
-    dir: tempfile::TempDir,
 }
 
 impl Env {
     async fn start(latency: Duration) -> Self {
-        let ca = TestCa::generate("harbor-bridge bench CA").expect("CA");
-        let identity = ca
-            .issue_server(&["127.0.0.1", "localhost"])
-            .expect("server certificate");
-        let emulator = Emulator::start(EmulatorConfig {
-            profile: Profile::Harbor28,
-            admin_username: "admin".into(),
-            admin_password: PASSWORD.into(),
-            tls: Some(identity),
-            ..EmulatorConfig::default()
-        })
-        .await
-        .expect("emulator starts");
-        emulator.faults().latency(latency);
-        let dir = tempfile::tempdir().expect("temp dir");
-        let ca_file = dir.path().join("ca.crt");
-        std::fs::write(&ca_file, ca.cert_pem()).expect("CA file");
-
-        let api = ApiServer::start().await.expect("API stand-in starts");
-        let client = kube::Client::try_from(kube::Config::new(api.url().parse().unwrap()))
-            .expect("kube client");
-        let crds: Api<CustomResourceDefinition> = Api::all(client.clone());
-        for crd in resources::crds() {
-            crds.create(&PostParams::default(), &crd)
-                .await
-                .expect("CRD installs");
-        }
-        let kubeconfig = dir.path().join("kubeconfig");
-        std::fs::write(
-            &kubeconfig,
-            format!(
-                "apiVersion: v1\nkind: Config\nclusters:\n- name: s\n  cluster:\n    server: {}\nusers:\n- name: s\n  user: {{}}\n\
-                 contexts:\n- name: s\n  context:\n    cluster: s\n    user: s\ncurrent-context: s\n",
-                api.url()
-            ),
-        )
-        .expect("kubeconfig");
+        let harbor = support::Harbor::start(Profile::Harbor28).await;
+        harbor.emulator.faults().latency(latency);
+        let platform = support::Platform::start().await;
+        let kubeconfig = support::process::kubeconfig(&harbor, &platform);
         Self {
-            emulator,
-            api,
-            client,
-            ca_file,
+            harbor,
+            platform,
             kubeconfig,
-            dir,
         }
     }
 
     fn seed_namespace(&self, name: &str) {
-        self.api
+        self.platform
+            .api
             .create(
                 "registry.tkestack.io/v1",
                 "namespaces",
@@ -311,7 +271,8 @@ impl Env {
     }
 
     fn seed_chart_group(&self, name: &str) {
-        self.api
+        self.platform
+            .api
             .create(
                 "registry.tkestack.io/v1",
                 "chartgroups",
@@ -326,9 +287,8 @@ impl Env {
     }
 
     async fn shutdown(self) {
-        self.api.shutdown().await;
-        self.emulator.shutdown().await;
-        drop(self.dir);
+        self.platform.api.shutdown().await;
+        self.harbor.emulator.shutdown().await;
     }
 }
 
@@ -390,9 +350,9 @@ impl Daemon {
             .env("KUBECONFIG", &env.kubeconfig)
             .env("POD_NAME", "bridge-bench")
             .env("HARBOR_BRIDGE_LOG_LEVEL", "warn")
-            .env("HARBOR_BRIDGE_HARBOR_URL", env.emulator.base_url())
-            .env("HARBOR_BRIDGE_HARBOR_CA_FILE", &env.ca_file)
-            .env("HARBOR_BRIDGE_HARBOR_PASSWORD", PASSWORD)
+            .env("HARBOR_BRIDGE_HARBOR_URL", env.harbor.emulator.base_url())
+            .env("HARBOR_BRIDGE_HARBOR_CA_FILE", &env.harbor.ca_file)
+            .env("HARBOR_BRIDGE_HARBOR_PASSWORD", support::PASSWORD)
             .env(
                 "HARBOR_BRIDGE_HARBOR_MAX_CONCURRENT_REQUESTS",
                 args.concurrency.to_string(),
@@ -673,14 +633,15 @@ async fn initial_and_steady(args: &Args, run: usize, steady: bool) -> (Vec<Figur
         env.seed_chart_group(&format!("cg-{i:05}"));
     }
     let seeded = seeding.elapsed();
-    let (namespaces, ns_task) = ReadySet::watch::<RegistryNamespace>(&env.client, namespace_ready);
-    let (groups, cg_task) = ReadySet::watch::<ChartGroup>(&env.client, chart_group_ready);
+    let (namespaces, ns_task) =
+        ReadySet::watch::<RegistryNamespace>(&env.platform.client, namespace_ready);
+    let (groups, cg_task) = ReadySet::watch::<ChartGroup>(&env.platform.client, chart_group_ready);
     until("the bench's watches to list", args.timeout(), || {
         namespaces.listed() && groups.listed()
     })
     .await;
-    env.emulator.clear_calls();
-    env.api.clear_requests();
+    env.harbor.emulator.clear_calls();
+    env.platform.api.clear_requests();
 
     let started = Instant::now();
     let daemon = Daemon::spawn(&env, args, resync, false);
@@ -694,12 +655,12 @@ async fn initial_and_steady(args: &Args, run: usize, steady: bool) -> (Vec<Figur
     .await;
     let all_time = started.elapsed();
     // Ready is written before the children are listed: wait until Harbor sees no more calls.
-    let quiet = quiescent(&env.emulator, args.timeout()).await;
+    let quiet = quiescent(&env.harbor.emulator, args.timeout()).await;
     let quiet_time = quiet.duration_since(started);
     let rss = daemon.peak_rss_mib();
-    let harbor = harbor_tally(&env.emulator);
-    let kube = kube_tally(&env.api);
-    let projects = env.emulator.project_names().len();
+    let harbor = harbor_tally(&env.harbor.emulator);
+    let kube = kube_tally(&env.platform.api);
+    let projects = env.harbor.emulator.project_names().len();
     // One create per project, plus the pages of one project listing (100 a page).
     let minimum = 2 * n + projects.div_ceil(HARBOR_PAGE);
     let harbor_calls = harbor.reads + harbor.writes;
@@ -750,14 +711,14 @@ async fn initial_and_steady(args: &Args, run: usize, steady: bool) -> (Vec<Figur
     let mut steady_figures = Vec::new();
     if steady {
         // Harbor is quiet already; then one period.
-        env.emulator.clear_calls();
-        env.api.clear_requests();
+        env.harbor.emulator.clear_calls();
+        env.platform.api.clear_requests();
         let kinds = ["Namespace", "ChartGroup"];
         let before = daemon.reconciles(&kinds).await;
         tokio::time::sleep(resync).await;
         let after = daemon.reconciles(&kinds).await;
-        let harbor = harbor_tally(&env.emulator);
-        let kube = kube_tally(&env.api);
+        let harbor = harbor_tally(&env.harbor.emulator);
+        let kube = kube_tally(&env.platform.api);
         let reconciles = after - before;
         let rss = daemon.peak_rss_mib();
         // Reconciles in the window are resyncs (nothing changed); scale to one per object.
@@ -804,8 +765,10 @@ async fn delete(args: &Args, run: usize) -> Vec<Figure> {
     let env = Env::start(args.latency()).await;
     let name = "ns-doomed";
     env.seed_namespace(name);
-    let (namespaces, ns_task) = ReadySet::watch::<RegistryNamespace>(&env.client, namespace_ready);
-    let (repositories, repo_task) = ReadySet::watch::<Repository>(&env.client, repository_ready);
+    let (namespaces, ns_task) =
+        ReadySet::watch::<RegistryNamespace>(&env.platform.client, namespace_ready);
+    let (repositories, repo_task) =
+        ReadySet::watch::<Repository>(&env.platform.client, repository_ready);
     let daemon = Daemon::spawn(&env, args, Duration::from_secs(3600), false);
     until("the Namespace to be Ready", args.timeout(), || {
         namespaces.ready_count() >= 1
@@ -813,11 +776,12 @@ async fn delete(args: &Args, run: usize) -> Vec<Figure> {
     .await;
     let project = image_project(name);
     for i in 0..repos {
-        env.emulator
+        env.harbor
+            .emulator
             .push_image(&project, &format!("app-{i:04}"), "v1");
     }
     // Any change makes the controller reconcile: the Namespace then creates a Repository each.
-    let api: Api<RegistryNamespace> = Api::all(env.client.clone());
+    let api: Api<RegistryNamespace> = Api::all(env.platform.client.clone());
     api.patch(
         name,
         &PatchParams::default(),
@@ -830,15 +794,15 @@ async fn delete(args: &Args, run: usize) -> Vec<Figure> {
     })
     .await;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    env.emulator.clear_calls();
-    env.api.clear_requests();
+    env.harbor.emulator.clear_calls();
+    env.platform.api.clear_requests();
 
     let started = Instant::now();
     api.delete(name, &DeleteParams::default())
         .await
         .expect("delete");
     let project_gone = until("the Harbor project to be deleted", args.timeout(), || {
-        env.emulator.project(&project).is_none()
+        env.harbor.emulator.project(&project).is_none()
     })
     .await;
     until("the Namespace to be gone", args.timeout(), || {
@@ -851,8 +815,8 @@ async fn delete(args: &Args, run: usize) -> Vec<Figure> {
     })
     .await;
     let all_gone = started.elapsed();
-    let harbor = harbor_tally(&env.emulator);
-    let kube = kube_tally(&env.api);
+    let harbor = harbor_tally(&env.harbor.emulator);
+    let kube = kube_tally(&env.platform.api);
     let concurrency = args.delete_concurrency.min(args.concurrency).max(1);
     let latency = args.latency().as_secs_f64();
     // Sequential: get project, list pages (twice: the purge lists until empty, then checks),
@@ -907,7 +871,8 @@ async fn webhook(args: &Args, run: usize) -> Vec<Figure> {
     for name in &spaces {
         env.seed_namespace(name);
     }
-    let (namespaces, ns_task) = ReadySet::watch::<RegistryNamespace>(&env.client, namespace_ready);
+    let (namespaces, ns_task) =
+        ReadySet::watch::<RegistryNamespace>(&env.platform.client, namespace_ready);
     let daemon = Daemon::spawn(&env, args, Duration::from_secs(3600), true);
     until("the Namespaces to be Ready", args.timeout(), || {
         namespaces.ready_count() >= spaces.len()
@@ -915,7 +880,8 @@ async fn webhook(args: &Args, run: usize) -> Vec<Figure> {
     .await;
     until("the webhook policies", args.timeout(), || {
         spaces.iter().all(|s| {
-            env.emulator
+            env.harbor
+                .emulator
                 .project(&image_project(s))
                 .is_some_and(|p| !p.webhook_policies.is_empty())
         })
@@ -926,7 +892,7 @@ async fn webhook(args: &Args, run: usize) -> Vec<Figure> {
     let seen: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let watch = {
         let seen = seen.clone();
-        let api: Api<Repository> = Api::all(env.client.clone());
+        let api: Api<Repository> = Api::all(env.platform.client.clone());
         tokio::spawn(async move {
             let mut events = watcher::watcher(api, watcher::Config::default()).boxed();
             while let Some(event) = events.next().await {
@@ -940,7 +906,7 @@ async fn webhook(args: &Args, run: usize) -> Vec<Figure> {
         })
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
-    env.emulator.clear_calls();
+    env.harbor.emulator.clear_calls();
 
     // The daemon's webhook event queue, sampled while pushing and draining.
     let max_queue = Arc::new(Mutex::new(0.0_f64));
@@ -969,7 +935,8 @@ async fn webhook(args: &Args, run: usize) -> Vec<Figure> {
         let space = &spaces[i % spaces.len()];
         let repository = format!("app-{i:05}");
         let at = Instant::now();
-        env.emulator
+        env.harbor
+            .emulator
             .push_image(&image_project(space), &repository, "v1");
         pushed.push((format!("{space}/{}", names::object_name(&repository)), at));
     }
@@ -1014,9 +981,9 @@ async fn webhook(args: &Args, run: usize) -> Vec<Figure> {
         let i = ((p * latencies.len() as f64).ceil() as usize).clamp(1, latencies.len()) - 1;
         latencies[i]
     };
-    let deliveries = env.emulator.deliveries();
+    let deliveries = env.harbor.emulator.deliveries();
     let failed = deliveries.iter().filter(|d| d.status != Some(200)).count();
-    let harbor = harbor_tally(&env.emulator);
+    let harbor = harbor_tally(&env.harbor.emulator);
     eprintln!(
         "[webhook run {run}] {total} pushes in {push_time:.2?} ({:.0}/s offered); {completed} statuses{}; \
          p50 {:.1} ms p99 {:.1} ms max {:.1} ms; {} deliveries, {failed} not 200; event queue max {max_queue}; Harbor calls: {}",

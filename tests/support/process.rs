@@ -29,7 +29,7 @@ leaderElection:
 ";
 
 /// Writes a kubeconfig for the stand-in next to the emulator's files.
-fn kubeconfig(harbor: &Harbor, platform: &Platform) -> PathBuf {
+pub fn kubeconfig(harbor: &Harbor, platform: &Platform) -> PathBuf {
     let path = harbor.dir().join("kubeconfig");
     std::fs::write(
         &path,
