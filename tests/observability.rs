@@ -4,7 +4,6 @@
 mod support;
 
 use std::collections::BTreeMap;
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use harbor_bridge::config::{EnvSecrets, FileConfig, Overrides, Settings};
@@ -19,7 +18,7 @@ use kube::api::{Api, PostParams};
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE};
 use secrecy::SecretString;
 use serde_json::json;
-use support::{Harbor, PASSWORD, Platform, WEBHOOK_SECRET, eventually};
+use support::{Harbor, PASSWORD, Platform, WEBHOOK_SECRET, eventually, free_port};
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
@@ -81,12 +80,6 @@ impl Running {
     }
 }
 
-fn free_port() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|probe| probe.local_addr())
-        .unwrap()
-}
-
 fn client() -> reqwest::Client {
     let tls = rustls::ClientConfig::builder_with_provider(crypto_provider())
         .with_safe_default_protocol_versions()
@@ -102,6 +95,23 @@ fn client() -> reqwest::Client {
 }
 
 /// Status and body of a GET, or why there is none.
+/// Stops Harbor and waits for `/readyz` to answer 503; returns the reasons it gives. Harbor is
+/// pinged every 10 s, with the client's retries.
+async fn readyz_after_harbor_stops(
+    http: &reqwest::Client,
+    readyz: &str,
+    harbor: &Harbor,
+) -> String {
+    harbor.emulator.clone().shutdown().await;
+    eventually("/readyz to report Harbor down", WAIT, || async {
+        match get(http, readyz).await? {
+            (503, body) => Ok(body),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await
+}
+
 async fn get(http: &reqwest::Client, url: &str) -> Result<(u16, String), String> {
     let response = http.get(url).send().await.map_err(|e| e.to_string())?;
     let status = response.status().as_u16();
@@ -208,14 +218,21 @@ async fn metrics_count_reconciles_harbor_calls_and_webhooks() {
     let metrics_url = daemon.url(METRICS_PATH);
     let queued = "harbor_bridge_webhook_deliveries_total{result=\"queued\"}";
     let ready = "harbor_bridge_resources{kind=\"Namespace\",ready=\"True\"}";
+    let repository_resources = "harbor_bridge_resources{kind=\"Repository\"";
     let samples = eventually(
-        "the delivery and the Ready Namespace to show",
+        "the delivery, the Ready Namespace and the Repository to show",
         WAIT,
         || async {
             let samples = scrape(&http, &metrics_url).await?;
+            // Queued is counted at receipt; the Repository appears once the event is applied.
+            let repositories: f64 = samples
+                .iter()
+                .filter(|(series, _)| series.starts_with(repository_resources))
+                .map(|(_, count)| count)
+                .sum();
             match (samples.get(queued), samples.get(ready)) {
-                (Some(q), Some(r)) if *q >= 1.0 && *r == 1.0 => Ok(samples),
-                other => Err(format!("{other:?}")),
+                (Some(q), Some(r)) if *q >= 1.0 && *r == 1.0 && repositories >= 1.0 => Ok(samples),
+                other => Err(format!("{other:?}, {repositories} Repository resources")),
             }
         },
     )
@@ -340,15 +357,7 @@ async fn readiness_follows_harbor_and_health_does_not() {
     assert_eq!(webhook.status(), reqwest::StatusCode::NOT_FOUND);
 
     let address = harbor.emulator.base_url();
-    harbor.emulator.clone().shutdown().await;
-    // Pinged every 10 s, with the client's retries.
-    let reasons = eventually("/readyz to report Harbor down", WAIT, || async {
-        match get(&http, &readyz).await? {
-            (503, body) => Ok(body),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await;
+    let reasons = readyz_after_harbor_stops(&http, &readyz, &harbor).await;
     assert!(
         reasons.starts_with(&format!("Harbor at {address} is unreachable: ")),
         "{reasons}"
@@ -417,14 +426,7 @@ async fn readiness_reasons_over_http() {
     assert_eq!(get(&http, &readyz).await.unwrap(), (200, "ok\n".to_owned()));
 
     let address = harbor.emulator.base_url();
-    harbor.emulator.clone().shutdown().await;
-    let reasons = eventually("/readyz to report Harbor down", WAIT, || async {
-        match get(&http, &readyz).await? {
-            (503, body) => Ok(body),
-            other => Err(format!("{other:?}")),
-        }
-    })
-    .await;
+    let reasons = readyz_after_harbor_stops(&http, &readyz, &harbor).await;
     assert!(
         reasons.starts_with(&format!("Harbor at {address} ")),
         "{reasons}"

@@ -230,6 +230,14 @@ impl Daemon {
     }
 }
 
+/// A free loopback address (released again for the server to take; a race only with other
+/// tests binding port 0 at the same moment).
+pub fn free_port() -> std::net::SocketAddr {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|probe| probe.local_addr())
+        .unwrap()
+}
+
 /// Polls `check` until it returns `Ok`, and returns that value; fails the test with the last
 /// error after `timeout`.
 pub async fn eventually<T, F, Fut>(what: &str, timeout: Duration, mut check: F) -> T

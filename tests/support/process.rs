@@ -43,22 +43,13 @@ pub fn kubeconfig(harbor: &Harbor, platform: &Platform) -> PathBuf {
     path
 }
 
-/// A free loopback port (released again for the child to take; a race only with other tests).
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 impl DaemonProcess {
     /// Starts `harbor-bridge run` as pod `identity` with the configuration file `config` (YAML)
     /// and waits until it serves `/healthz`.
     pub async fn start(harbor: &Harbor, platform: &Platform, identity: &str, config: &str) -> Self {
         let config_file = harbor.dir().join(format!("{identity}.yaml"));
         std::fs::write(&config_file, config).unwrap();
-        let port = free_port();
+        let listen = super::free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_harbor-bridge"))
             .arg("run")
             .arg("--config")
@@ -71,13 +62,13 @@ impl DaemonProcess {
             .env("HARBOR_BRIDGE_HARBOR_URL", harbor.emulator.base_url())
             .env("HARBOR_BRIDGE_HARBOR_CA_FILE", &harbor.ca_file)
             .env("HARBOR_BRIDGE_HARBOR_PASSWORD", PASSWORD)
-            .env("HARBOR_BRIDGE_SERVER_LISTEN", format!("127.0.0.1:{port}"))
+            .env("HARBOR_BRIDGE_SERVER_LISTEN", listen.to_string())
             .kill_on_drop(true)
             .spawn()
             .expect("the daemon starts");
         let process = Self {
             child,
-            base_url: format!("http://127.0.0.1:{port}"),
+            base_url: format!("http://{listen}"),
             identity: identity.to_owned(),
         };
         super::eventually(
